@@ -1,0 +1,17 @@
+# Sourced by scripts/run and scripts/test: make .venv and install the project into it.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+EXTRAS=${1:-}
+if [ ! -x .venv/bin/python ]; then
+    PY=${PYTHON:-python3.11}
+    command -v "$PY" >/dev/null 2>&1 || PY=python3
+    "$PY" -m venv .venv
+fi
+STAMP=".venv/.installed$EXTRAS"
+if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".$EXTRAS"
+    touch "$STAMP"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

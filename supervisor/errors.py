@@ -1,0 +1,67 @@
+"""Typed errors a caller of the pool can catch, and their names on the wire."""
+
+from __future__ import annotations
+
+
+class SupervisorError(Exception):
+    """Base of every error the client API raises."""
+
+    code = "SupervisorError"
+
+
+class NoFreeWorkers(SupervisorError):
+    """No worker became free within `pool.allocate_timeout`."""
+
+    code = "NoFreeWorkers"
+
+
+class QueueFull(SupervisorError):
+    """`pool.max_queue_size` requests were already waiting."""
+
+    code = "QueueFull"
+
+
+class ExecTimeout(SupervisorError):
+    """The request ran past the caller's timeout or `pool.supervisor.exec_ttl`."""
+
+    code = "ExecTimeout"
+
+
+class WorkerLost(SupervisorError):
+    """The worker died while it was running this request."""
+
+    code = "WorkerLost"
+
+
+class NotRunning(SupervisorError):
+    """The master is stopping, or not there at all."""
+
+    code = "NotRunning"
+
+
+class BadRequest(SupervisorError):
+    """The master could not make sense of the request (unknown handler, bad frames)."""
+
+    code = "BadRequest"
+
+
+class HandlerError(SupervisorError):
+    """The handler raised; carries the exception's type name and message."""
+
+    code = "HandlerError"
+
+    def __init__(self, type_name: str, message: str, worker_id: int | None = None) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type = type_name
+        self.message = message
+        self.worker_id = worker_id
+
+
+class ConfigError(Exception):
+    """A config or Tars conf that cannot be used; the message is one line for the operator."""
+
+
+BY_CODE: dict[str, type[SupervisorError]] = {
+    cls.code: cls
+    for cls in (NoFreeWorkers, QueueFull, ExecTimeout, WorkerLost, NotRunning, BadRequest)
+}
