@@ -1,0 +1,8 @@
+"""`python -m supervisor ...`: the same command line as `supervisor`."""
+
+import sys
+
+from supervisor.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Turn `module:function` names from the config into callables wrapped by interceptors."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+Handler = Callable[[Any], Any]
+
+
+class HandlerLoadError(Exception):
+    """A configured handler or interceptor cannot be used; `key` is its config path."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def resolve(target: str, key: str) -> Callable:
+    """Import `module:attr` (attr may be dotted) and check that it is callable."""
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise HandlerLoadError(key, f"cannot import module {module_name!r}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise HandlerLoadError(key, f"module {module_name!r} has no attribute "
+                                        f"{attr!r}") from None
+    if not callable(obj):
+        raise HandlerLoadError(key, f"{target!r} is a {type(obj).__name__}, not callable")
+    return obj
+
+
+def _intercepted(interceptor: Callable, call_next: Handler, payload: Any) -> Any:
+    return interceptor(payload, call_next)
+
+
+def build(handlers: dict[str, str], interceptors: dict[str, list[str]]) -> dict[str, Handler]:
+    """Every handler by name, wrapped so that the first listed interceptor runs outermost.
+
+    The `"*"` chain wraps outside the per-handler chain.
+    """
+    built = {}
+    for name, target in handlers.items():
+        call = resolve(target, f"handlers.{name}")
+        chain = [(key, path) for key in ("*", name)
+                 for path in interceptors.get(key, [])]
+        for key, path in reversed(chain):
+            call = partial(_intercepted, resolve(path, f"interceptors.{key}"), call)
+        built[name] = call
+    return built

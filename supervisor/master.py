@@ -1,0 +1,346 @@
+"""The master: one poll loop that wires socket, process and signal events to the pool.
+
+Allocation decisions live in `Pool`; starting and stopping processes in
+`Workers`; this module only moves frames and reacts to events, one handler each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections import deque
+
+import zmq
+
+from supervisor import wire
+from supervisor.config import Config
+from supervisor.errors import NoFreeWorkers, NotRunning, QueueFull, WorkerLost
+from supervisor.logs import Logs
+from supervisor.pidfile import PidFile
+from supervisor.pool import Pool, QueueFullError, Request, State
+from supervisor.workers import Workers
+
+log = logging.getLogger("supervisor.master")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
+
+
+class Master:
+    def __init__(self, config: Config, logs: Logs) -> None:
+        self.config = config
+        self.logs = logs
+        self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout)
+        self.handler_names = {name.encode() for name in config.handlers}
+        self.signals: deque[int] = deque()
+        self.stopping = False
+        self.stop_deadline: float | None = None
+        self.exit_code = EXIT_OK
+        self.ready_announced = False
+        self.context = zmq.Context()
+        self.poller = zmq.Poller()
+        self.workers: Workers
+
+    # --- set-up and tear-down ---
+
+    def run(self) -> int:
+        pidfile = PidFile(self.config.run_dir / "supervisor.pid")
+        self._prepare_run_dir()
+        pidfile.acquire()
+        try:
+            self._bind()
+            self._install_signals()
+            self.workers = Workers(self.config, self.pool, self.backend, self.poller)
+            self.workers.start_all(time.monotonic())
+            log.info("master %d starting %d workers (%s) on %s", os.getpid(),
+                     self.config.pool.num_workers, self.config.pool.start_method,
+                     self.config.listen)
+            self._loop()
+        finally:
+            self._close()
+            pidfile.release()
+        log.info("master %d exited with code %d", os.getpid(), self.exit_code)
+        return self.exit_code
+
+    def _prepare_run_dir(self) -> None:
+        directories = {self.config.run_dir}
+        if self.config.listen.startswith("ipc://"):
+            directories.add(os.path.dirname(self.config.listen[len("ipc://"):]))
+        for directory in directories:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(self.config.run_dir, 0o700)
+
+    def _bind(self) -> None:
+        self.frontend = self.context.socket(zmq.ROUTER)
+        self.backend = self.context.socket(zmq.ROUTER)
+        self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.child_logs = self.context.socket(zmq.PULL)
+        for sock in (self.frontend, self.backend, self.child_logs):
+            sock.linger = 0
+            sock.sndhwm = sock.rcvhwm = 0
+        self.backend.bind(self.config.worker_endpoint)
+        self.child_logs.bind(self.config.log_endpoint)
+        self.frontend.bind(self.config.listen)
+        for sock in (self.frontend, self.backend, self.child_logs):
+            self.poller.register(sock, zmq.POLLIN)
+
+    def _install_signals(self) -> None:
+        self.wake_r, wake_w = socket.socketpair()
+        for end in (self.wake_r, wake_w):
+            end.setblocking(False)
+        self._wake_w = wake_w
+        signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        for name in SIGNALS:
+            signal.signal(getattr(signal, f"SIG{name}"), self._queue_signal)
+        self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
+
+    def _queue_signal(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+
+    def _close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        for name in SIGNALS:
+            signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
+        self.context.destroy(linger=0)
+        for endpoint in (self.config.listen, self.config.worker_endpoint, self.config.log_endpoint):
+            if endpoint.startswith("ipc://"):
+                with contextlib.suppress(OSError):
+                    os.unlink(endpoint[len("ipc://"):])
+
+    # --- the loop ---
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            deadline = self._next_deadline()
+            timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
+            events = dict(self.poller.poll(timeout))
+            now = time.monotonic()
+            if self.child_logs in events:
+                self._drain(self.child_logs, self.logs.child_line)
+            if self.backend in events:
+                self._drain(self.backend, self._on_worker)
+            if self.frontend in events:
+                self._drain(self.frontend, self._on_request)
+            if self.wake_r.fileno() in events:
+                self._on_signals()
+            for fd in events:
+                if isinstance(fd, int) and fd in self.workers.sentinels:
+                    self._on_exit(self.workers.sentinels[fd])
+            self._on_timers(time.monotonic())
+            if self.stopping and not self.workers.processes:
+                self._drain(self.child_logs, self.logs.child_line)
+                self._refuse_queued(NotRunning, "the master stopped")
+                return
+
+    def _next_deadline(self) -> float | None:
+        candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline]
+        candidates = [c for c in candidates if c is not None]
+        return min(candidates) if candidates else None
+
+    @staticmethod
+    def _drain(sock: zmq.Socket, handle) -> None:
+        for _ in range(1000):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handle(frames)
+
+    def _on_timers(self, now: float) -> None:
+        for request in self.pool.expire(now):
+            self._reply_error(request, NoFreeWorkers,
+                              f"no free worker within {self.config.pool.allocate_timeout:g}s")
+        if not self.stopping:
+            self.workers.start_due(now)
+        elif self.stop_deadline is not None and now >= self.stop_deadline:
+            self.stop_deadline = None
+            log.warning("destroy_timeout passed: killing %d remaining workers",
+                        len(self.workers.processes))
+            self.workers.kill_all()
+
+    # --- requests from clients ---
+
+    def _on_request(self, frames: list[bytes]) -> None:
+        client, *rest = frames
+        try:
+            req_id, handler, body, context = wire.parse_request(rest)
+        except wire.WireError as exc:
+            log.warning("dropped a malformed request: %s", exc)
+            if rest and 0 < len(rest[0]) <= wire.MAX_REQUEST_ID:
+                self._send_client(client, rest[0], wire.ERR,
+                                  wire.error_body("BadRequest", str(exc)))
+            return
+        if self.stopping:
+            self._send_client(client, req_id, wire.ERR,
+                              wire.error_body(NotRunning.code, "the master is stopping"))
+            return
+        if handler not in self.handler_names:
+            self._send_client(client, req_id, wire.ERR, wire.error_body(
+                "BadRequest", f"unknown handler {handler.decode('utf-8', 'replace')!r}"))
+            return
+        request = Request((client, req_id), handler, body, context, time.monotonic())
+        try:
+            worker = self.pool.submit(request, request.arrived)
+        except QueueFullError as exc:
+            self._reply_error(request, QueueFull, str(exc))
+            return
+        if worker is not None:
+            self._dispatch(worker.ident, request)
+
+    def _dispatch(self, ident: bytes, request: Request) -> None:
+        try:
+            self.backend.send_multipart([ident, request.handler, request.body, request.context])
+        except zmq.ZMQError:
+            log.warning("worker %s is unreachable; its request waits for another worker",
+                        ident.decode())
+            self.workers.kill(ident)
+
+    def _send_client(self, client: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
+        self.frontend.send_multipart([client, req_id, status, body])
+
+    def _reply_error(self, request: Request, error: type, message: str) -> None:
+        client, req_id = request.origin
+        self._send_client(client, req_id, wire.ERR, wire.error_body(error.code, message))
+
+    def _refuse_queued(self, error: type, message: str) -> None:
+        for request in self.pool.drain_queue():
+            self._reply_error(request, error, message)
+
+    # --- messages from workers ---
+
+    def _on_worker(self, frames: list[bytes]) -> None:
+        ident, kind, *rest = frames
+        if kind in (wire.OK, wire.ERR) and len(rest) == 1:
+            self._on_reply(ident, kind, rest[0])
+        elif kind == wire.READY:
+            self._on_ready(ident, rest)
+        elif kind == wire.FATAL:
+            self._on_fatal(ident, rest)
+        else:
+            log.warning("unexpected message %r from worker %s", kind[:32], ident.decode())
+
+    def _on_reply(self, ident: bytes, status: bytes, body: bytes) -> None:
+        outcome = self.pool.done(ident, time.monotonic())
+        if outcome is None:
+            return
+        worker, finished, following = outcome
+        if status == wire.ERR:
+            body = self._log_handler_error(worker.id, worker.pid, finished, body)
+        client, req_id = finished.origin
+        self._send_client(client, req_id, status, body)
+        if following is not None:
+            self._dispatch(ident, following)
+        elif self.stopping and worker.state is State.READY:
+            self.pool.retire(ident)
+        if worker.state is State.STOPPING:
+            self.workers.stop(ident)
+
+    @staticmethod
+    def _log_handler_error(worker_id: int, pid: int | None, request: Request, body: bytes) -> bytes:
+        try:
+            info = json.loads(body)
+            trace = info.pop("traceback", "")
+        except ValueError:
+            return body
+        log.error("worker %d (pid %s) handler %r raised %s: %s\n%s", worker_id, pid,
+                  request.handler.decode(), info.get("type"), info.get("message"), trace.rstrip())
+        return json.dumps(info).encode()
+
+    def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
+        try:
+            pid = int(json.loads(rest[0])["pid"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("malformed ready message from worker %s", ident.decode())
+            return
+        outcome = self.pool.ready(ident, pid, time.monotonic())
+        if outcome is None:
+            return
+        worker, request = outcome
+        self.workers.on_ready(worker)
+        if request is not None:
+            self._dispatch(ident, request)
+        if self.stopping:
+            self.pool.retire(ident)
+            self.workers.stop(ident)
+        if not self.ready_announced and self.pool.count(State.READY, State.WORKING) >= \
+                self.config.pool.num_workers:
+            self.ready_announced = True
+            log.info("pool ready: %d workers", self.config.pool.num_workers)
+
+    def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
+        try:
+            info = json.loads(rest[0])
+            key, error = str(info["key"]), str(info["error"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            key, error = "handlers", "a worker failed to load its handlers"
+        if not self.ready_announced:
+            log.critical("%s: %s: %s", self.config.path, key, error)
+            self.exit_code = EXIT_CONFIG
+            self._stop(graceful=False)
+        else:
+            self.workers.on_fatal(ident, f"{key}: {error}")
+
+    def _on_exit(self, ident: bytes) -> None:
+        worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
+        if worker is not None and worker.request is not None:
+            self._reply_error(worker.request, WorkerLost,
+                              f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
+                              "while running this request")
+        if self.stopping and not self.workers.processes:
+            self._refuse_queued(NotRunning, "the master stopped")
+
+    # --- signals ---
+
+    def _on_signals(self) -> None:
+        try:
+            while self.wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self.signals:
+            signum = self.signals.popleft()
+            name = signal.Signals(signum).name
+            log.info("received %s", name)
+            getattr(self, f"_handle_{name[3:].lower()}")()
+
+    def _handle_term(self) -> None:
+        self._stop(graceful=True)
+
+    _handle_int = _handle_term
+
+    def _handle_quit(self) -> None:
+        self._stop(graceful=False)
+
+    def _handle_hup(self) -> None:
+        if not self.stopping:
+            self.workers.reset(time.monotonic())
+
+    def _handle_ttin(self) -> None:
+        if not self.stopping:
+            self.workers.scale(+1, time.monotonic())
+
+    def _handle_ttou(self) -> None:
+        if not self.stopping:
+            self.workers.scale(-1, time.monotonic())
+
+    def _handle_usr1(self) -> None:
+        self.logs.reopen()
+
+    def _stop(self, graceful: bool) -> None:
+        if self.stopping and graceful:
+            return
+        self.stopping = True
+        if not graceful:
+            self.workers.kill_all()
+            self._refuse_queued(NotRunning, "the master stopped immediately")
+            return
+        self.stop_deadline = time.monotonic() + self.config.pool.destroy_timeout
+        log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs)",
+                 len(self.pool.busy()), len(self.pool.queue), self.config.pool.destroy_timeout)
+        self.workers.stop_idle()

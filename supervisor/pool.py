@@ -1,0 +1,164 @@
+"""Allocation: which worker runs which request, and what waits. No I/O here.
+
+Like RoadRunner's static pool, a worker runs one request at a time; requests
+that find no free worker wait in FIFO order, bounded by `max_queue_size` and
+`allocate_timeout`. Process lifecycle lives in `supervisor.process`; the master
+feeds this state machine events and performs the I/O its answers call for.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    WORKING = "working"
+    STOPPING = "stopping"
+
+
+@dataclass(slots=True)
+class Request:
+    """A request on its way through the pool; `origin` says whom to answer."""
+
+    origin: Any
+    handler: bytes
+    body: bytes
+    context: bytes
+    arrived: float
+    started: float = 0.0
+
+
+@dataclass(slots=True)
+class Worker:
+    id: int
+    ident: bytes
+    started: float
+    state: State = State.STARTING
+    pid: int | None = None
+    jobs: int = 0
+    request: Request | None = None
+    retiring: bool = False
+    last_active: float = 0.0
+    ready_at: float = 0.0
+
+
+class QueueFullError(Exception):
+    pass
+
+
+class Pool:
+    """Workers by identity, the idle FIFO and the wait queue."""
+
+    def __init__(self, max_queue_size: int = 0, allocate_timeout: float = 60.0) -> None:
+        self.max_queue_size = max_queue_size
+        self.allocate_timeout = allocate_timeout
+        self.workers: dict[bytes, Worker] = {}
+        self.idle: deque[Worker] = deque()
+        self.queue: deque[Request] = deque()
+
+    # --- workers come and go ---
+
+    def add(self, worker_id: int, ident: bytes, now: float) -> Worker:
+        worker = Worker(worker_id, ident, now)
+        self.workers[ident] = worker
+        return worker
+
+    def ready(self, ident: bytes, pid: int, now: float) -> tuple[Worker, Request | None] | None:
+        """A started worker announced itself; it takes the oldest waiting request if any."""
+        worker = self.workers.get(ident)
+        if worker is None or worker.state is not State.STARTING:
+            return None
+        worker.pid = pid
+        worker.last_active = worker.ready_at = now
+        return worker, self._free(worker, now)
+
+    def remove(self, ident: bytes) -> Worker | None:
+        """The worker's process is gone; the request it was running (if any) is on it."""
+        worker = self.workers.pop(ident, None)
+        if worker is not None and worker.state is State.READY:
+            self.idle.remove(worker)
+        return worker
+
+    def retire(self, ident: bytes) -> bool:
+        """Take a worker out of rotation; True when it is idle and can be stopped now."""
+        worker = self.workers.get(ident)
+        if worker is None or worker.state is State.STOPPING:
+            return False
+        worker.retiring = True
+        if worker.state is State.WORKING:
+            return False
+        if worker.state is State.READY:
+            self.idle.remove(worker)
+        worker.state = State.STOPPING
+        return True
+
+    # --- requests come and go ---
+
+    def submit(self, request: Request, now: float) -> Worker | None:
+        """The free worker that should run `request` now, or None when it was queued."""
+        if self.idle:
+            worker = self.idle.popleft()
+            self._assign(worker, request, now)
+            return worker
+        if self.max_queue_size and len(self.queue) >= self.max_queue_size:
+            raise QueueFullError(f"{len(self.queue)} requests already waiting")
+        self.queue.append(request)
+        return None
+
+    def done(self, ident: bytes, now: float) -> tuple[Worker, Request, Request | None] | None:
+        """A worker answered: the request it finished and the next one it now runs."""
+        worker = self.workers.get(ident)
+        if worker is None or worker.request is None:
+            return None
+        finished = worker.request
+        worker.request = None
+        worker.jobs += 1
+        worker.last_active = now
+        if worker.retiring:
+            worker.state = State.STOPPING
+            return worker, finished, None
+        return worker, finished, self._free(worker, now)
+
+    def expire(self, now: float) -> list[Request]:
+        """Waiting requests older than allocate_timeout, removed from the queue."""
+        expired = []
+        limit = now - self.allocate_timeout
+        while self.queue and self.queue[0].arrived <= limit:
+            expired.append(self.queue.popleft())
+        return expired
+
+    def drain_queue(self) -> list[Request]:
+        waiting = list(self.queue)
+        self.queue.clear()
+        return waiting
+
+    def next_deadline(self) -> float | None:
+        return self.queue[0].arrived + self.allocate_timeout if self.queue else None
+
+    # --- views ---
+
+    def count(self, *states: State) -> int:
+        return sum(1 for worker in self.workers.values() if worker.state in states)
+
+    def busy(self) -> list[Worker]:
+        return [w for w in self.workers.values() if w.state is State.WORKING]
+
+    def _free(self, worker: Worker, now: float) -> Request | None:
+        if self.queue:
+            request = self.queue.popleft()
+            self._assign(worker, request, now)
+            return request
+        worker.state = State.READY
+        self.idle.append(worker)
+        return None
+
+    @staticmethod
+    def _assign(worker: Worker, request: Request, now: float) -> None:
+        worker.state = State.WORKING
+        worker.request = request
+        request.started = now

@@ -1,0 +1,64 @@
+"""The frames that cross ZeroMQ sockets: raw bytes and JSON, never pickles.
+
+client -> master   [req_id, handler, body] or [req_id, handler, body, context-json]
+master -> client   [req_id, OK, body] or [req_id, ERR, error-json]
+master -> worker   [handler, body, context-json-or-empty] or [STOP]
+worker -> master   [OK, body] | [ERR, error-json] | [READY, info-json] | [FATAL, info-json]
+worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from supervisor import errors
+
+OK = b"ok"
+ERR = b"err"
+READY = b"ready"
+FATAL = b"fatal"
+STOP = b"stop"
+MAX_REQUEST_ID = 64
+
+
+class WireError(ValueError):
+    """Frames that do not follow the protocol; the message says what was wrong."""
+
+
+def parse_request(frames: list[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
+    """Check a client's request frames; return (req_id, handler, body, context)."""
+    if not 3 <= len(frames) <= 4:
+        raise WireError(f"expected 3 or 4 frames (request id, handler, body[, context]), "
+                        f"got {len(frames)}")
+    req_id, handler, body = frames[0], frames[1], frames[2]
+    if not 0 < len(req_id) <= MAX_REQUEST_ID:
+        raise WireError(f"request id must be 1..{MAX_REQUEST_ID} bytes")
+    context = frames[3] if len(frames) == 4 else b""
+    if context and not _is_json_object(context):
+        raise WireError("context frame is not a JSON object")
+    return req_id, handler, body, context
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def error_body(code: str, message: str, **extra: Any) -> bytes:
+    return json.dumps({"code": code, "message": message, **extra}).encode()
+
+
+def decode_error(body: bytes) -> errors.SupervisorError:
+    """The typed exception an error reply stands for (unknown codes stay generic)."""
+    try:
+        info = json.loads(body)
+        code, message = str(info["code"]), str(info.get("message", ""))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return errors.SupervisorError(f"malformed error reply: {body[:200]!r}")
+    if code == errors.HandlerError.code:
+        return errors.HandlerError(str(info.get("type", "Exception")), message,
+                                   info.get("worker"))
+    return errors.BY_CODE.get(code, errors.SupervisorError)(message)

@@ -1,0 +1,191 @@
+"""Worker process lifecycle: slots, spawning, stopping, replacement and restart backoff.
+
+A slot is a worker id (0..N-1); its process changes over time (crash, reset,
+recycle) but the id stays, so `SUPERVISOR_WORKER_ID` is reused by replacements.
+Which worker runs which request is not decided here but in `supervisor.pool`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+import zmq
+
+from supervisor import wire
+from supervisor.config import Config
+from supervisor.pool import Pool, State, Worker
+from supervisor.process import Backoff, start_child
+from supervisor.worker import WorkerSpec
+from supervisor.worker import main as worker_main
+
+log = logging.getLogger("supervisor.workers")
+
+# A worker that dies sooner than this after becoming ready counts as failing to start.
+MIN_HEALTHY_LIFETIME = 1.0
+
+
+class Workers:
+    def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller) -> None:
+        self.config = config
+        self.pool = pool
+        self.backend = backend
+        self.poller = poller
+        self.size = config.pool.num_workers
+        self.processes: dict[bytes, Any] = {}
+        self.sentinels: dict[int, bytes] = {}
+        self.slots: dict[int, bytes] = {}
+        self.pending: dict[int, float] = {}
+        self.replacing: dict[bytes, bytes] = {}
+        self.backoff = Backoff()
+        self.last_failure = ""
+        self.sequence = 0
+
+    @property
+    def degraded(self) -> bool:
+        return self.backoff.failing() > 0
+
+    # --- starting ---
+
+    def start_all(self, now: float) -> None:
+        for worker_id in range(self.size):
+            self._spawn(worker_id, now)
+
+    def _spawn(self, worker_id: int, now: float) -> bytes:
+        self.sequence += 1
+        ident = f"{worker_id}.{self.sequence}".encode()
+        spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
+                          self.config.handlers, self.config.interceptors, self.config.log.level,
+                          os.getcwd())
+        self.pool.add(worker_id, ident, now)
+        process = start_child(self.config.pool.start_method, worker_main, spec,
+                              name=f"worker-{worker_id}")
+        self.processes[ident] = process
+        self.sentinels[process.sentinel] = ident
+        self.poller.register(process.sentinel, zmq.POLLIN)
+        self.slots[worker_id] = ident
+        log.debug("started worker %d (pid %d)", worker_id, process.pid)
+        return ident
+
+    def next_start(self) -> float | None:
+        return min(self.pending.values()) if self.pending else None
+
+    def start_due(self, now: float) -> None:
+        for worker_id, due in list(self.pending.items()):
+            if due <= now:
+                del self.pending[worker_id]
+                self._spawn(worker_id, now)
+
+    def on_ready(self, worker: Worker) -> None:
+        was_degraded = self.degraded
+        self.backoff.succeeded(worker.id)
+        if was_degraded and not self.degraded:
+            log.info("pool healthy again: worker %d (pid %d) started", worker.id, worker.pid)
+            self.last_failure = ""
+        old = self.replacing.pop(worker.ident, None)
+        if old is not None and self.pool.retire(old):
+            self.stop(old)
+
+    def on_fatal(self, ident: bytes, message: str) -> None:
+        self.last_failure = message
+
+    # --- exits ---
+
+    def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
+        """Reap a process whose sentinel fired; schedule its slot's restart if still wanted."""
+        process = self.processes.pop(ident)
+        self.poller.unregister(process.sentinel)
+        del self.sentinels[process.sentinel]
+        process.join(1.0)
+        code = process.exitcode
+        process.close()
+        worker = self.pool.remove(ident)
+        if worker is None:
+            return None, code
+        self.replacing = {new: old for new, old in self.replacing.items()
+                          if ident not in (new, old)}
+        if self.slots.get(worker.id) != ident:
+            log.debug("worker %d (pid %s) left with code %s", worker.id, worker.pid, code)
+            return worker, code
+        if not restart:
+            return worker, code
+        if worker.state is State.STOPPING:
+            log.info("worker %d (pid %s) stopped; starting its replacement", worker.id, worker.pid)
+            self.pending[worker.id] = now
+        elif worker.pid is None or now - worker.ready_at < MIN_HEALTHY_LIFETIME:
+            self._failed(worker, code, now)
+        else:
+            log.warning("worker %d (pid %s) exited unexpectedly with code %s; restarting",
+                        worker.id, worker.pid, code)
+            self.pending[worker.id] = now
+        return worker, code
+
+    def _failed(self, worker: Worker, code: Any, now: float) -> None:
+        was_degraded = self.degraded
+        delay = self.backoff.failed(worker.id)
+        reason = self.last_failure or f"exit code {code}"
+        if not was_degraded:
+            log.error("pool degraded: worker %d fails at start (%s); retrying with backoff up to "
+                      "%gs", worker.id, reason, self.backoff.cap)
+        log.debug("worker %d failed at start (%s); next try in %.2fs", worker.id, reason, delay)
+        self.pending[worker.id] = now + delay
+
+    # --- stopping ---
+
+    def stop(self, ident: bytes) -> None:
+        """Ask an idle (STOPPING) worker to exit; it is killed if it cannot be reached."""
+        try:
+            self.backend.send(ident, zmq.SNDMORE)
+            self.backend.send(wire.STOP)
+        except zmq.ZMQError:
+            self._signal(ident, signal.SIGTERM)
+
+    def stop_idle(self) -> None:
+        """Start a graceful stop: idle workers go now, busy ones after the queue drains."""
+        self.pending.clear()
+        for ident, worker in list(self.pool.workers.items()):
+            if worker.state is State.STARTING:
+                self.pool.retire(ident)
+                self._signal(ident, signal.SIGTERM)
+            elif worker.state is State.READY and not self.pool.queue and self.pool.retire(ident):
+                self.stop(ident)
+
+    def kill(self, ident: bytes) -> None:
+        self._signal(ident, signal.SIGKILL)
+
+    def kill_all(self) -> None:
+        self.pending.clear()
+        for ident in list(self.processes):
+            self.kill(ident)
+
+    def _signal(self, ident: bytes, signum: int) -> None:
+        process = self.processes.get(ident)
+        if process is not None and process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signum)
+
+    # --- operations ---
+
+    def reset(self, now: float) -> None:
+        """Replace every worker: each new one takes over before the old one is retired."""
+        log.info("reset: replacing %d workers", len(self.slots))
+        for worker_id, old in list(self.slots.items()):
+            self.pending.pop(worker_id, None)
+            new = self._spawn(worker_id, now)
+            if old in self.processes:
+                self.replacing[new] = old
+
+    def scale(self, delta: int, now: float) -> None:
+        if delta > 0:
+            self._spawn(self.size, now)
+            self.size += 1
+        elif self.size > 1:
+            self.size -= 1
+            self.pending.pop(self.size, None)
+            ident = self.slots.pop(self.size, None)
+            if ident is not None and self.pool.retire(ident):
+                self.stop(ident)
+        log.info("pool size is now %d", self.size)

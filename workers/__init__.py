@@ -1,0 +1,1 @@
+"""The application's handlers: examples to copy."""

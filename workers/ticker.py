@@ -1,0 +1,14 @@
+"""The ticker's handler: logs each tick it receives."""
+
+import logging
+
+from supervisor import Payload
+
+log = logging.getLogger("workers.ticker")
+
+
+def on_tick(payload: Payload) -> str:
+    tick = payload.json()["tick"]
+    last = payload.context.get("lastTick")
+    log.info("tick %d (schedule %s, previous at %s)", tick, payload.context.get("schedule"), last)
+    return "OK"
