@@ -18,9 +18,14 @@ def _load(args: argparse.Namespace) -> config_module.Config:
 def cmd_run(args: argparse.Namespace) -> int:
     from supervisor.logs import Logs
     from supervisor.master import Master
+    from supervisor.pidfile import AlreadyRunning
 
     config = _load(args)
-    return Master(config, Logs(config.log)).run()
+    try:
+        return Master(config, Logs(config.log)).run()
+    except AlreadyRunning as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -1,0 +1,25 @@
+import shutil
+
+import pytest
+
+from tests.support import MasterProcess, base_config
+
+
+@pytest.fixture
+def start_master():
+    """Start masters for a test; each is stopped and its files removed afterwards."""
+    started: list[MasterProcess] = []
+
+    def start(ready: bool = True, config: dict | None = None, **overrides) -> MasterProcess:
+        import tempfile
+        from pathlib import Path
+
+        run_dir = Path(tempfile.mkdtemp(prefix="sv-run-")) / "run"
+        master = MasterProcess(config or base_config(run_dir, **overrides))
+        started.append(master)
+        return master.wait_ready() if ready else master
+
+    yield start
+    for master in started:
+        master.stop()
+        shutil.rmtree(master.dir, ignore_errors=True)

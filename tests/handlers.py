@@ -1,0 +1,54 @@
+"""Handlers the integration tests configure; each one exists to provoke one behaviour."""
+
+import os
+import time
+
+from supervisor import Payload
+
+
+def echo(payload: Payload) -> bytes:
+    return payload.body
+
+
+def whoami(payload: Payload) -> dict:
+    return {"id": int(os.environ["SUPERVISOR_WORKER_ID"]), "pid": os.getpid(),
+            "mode": os.environ["SUPERVISOR_MODE"]}
+
+
+def sleep(payload: Payload) -> dict:
+    seconds = float(payload.body or b"1")
+    print(f"sleeping {seconds:g}s", flush=True)
+    time.sleep(seconds)
+    return {"slept": seconds, "pid": os.getpid()}
+
+
+def boom(payload: Payload) -> None:
+    raise ValueError(f"boom: {payload.body.decode()}")
+
+
+def unserialisable(payload: Payload) -> object:
+    return object()
+
+
+def context(payload: Payload) -> dict:
+    return payload.context
+
+
+def shout(payload: Payload, call_next) -> bytes:
+    return call_next(payload).upper()
+
+
+def bracket(payload: Payload, call_next) -> bytes:
+    return b"[" + call_next(payload) + b"]"
+
+
+def talk(payload: Payload) -> str:
+    print("hello from stdout")
+    os.write(2, b"raw write to fd 2\n")
+    import logging
+
+    logging.getLogger("tests.talk").warning("a warning from the handler")
+    return "said"
+
+
+NOT_CALLABLE = 42
