@@ -1,4 +1,4 @@
-"""A handler module that exits at import while its marker file exists (a worker failing at start)."""
+"""A handler module that exits at import while its marker file exists (fails at start)."""
 
 import os
 import sys

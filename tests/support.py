@@ -39,12 +39,13 @@ def base_config(run_dir: Path, **overrides) -> dict:
 class MasterProcess:
     """A `supervisor run` subprocess with its output collected line by line."""
 
-    def __init__(self, config: dict, env: dict | None = None, args: list[str] | None = None):
+    def __init__(self, config: dict | None, env: dict | None = None,
+                 args: list[str] | None = None, endpoint: str | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="sv-"))
-        config = config or {}
         self.config_path = self.dir / "supervisor.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.endpoint = config["server"]["listen"]
+        if config is not None:
+            self.config_path.write_text(yaml.safe_dump(config))
+        self.endpoint = endpoint or config["server"]["listen"]
         self.lines: list[str] = []
         self._changed = threading.Condition()
         command = args or [sys.executable, "-m", "supervisor", "run", "-c", str(self.config_path)]

@@ -131,7 +131,7 @@ def test_second_master_on_same_run_dir_refuses(start_master):
     second = MasterProcess(yaml.safe_load(first.config_path.read_text()))
     try:
         assert second.wait_exit(10) == 1
-        second.wait_for(r"already running with pid %d" % first.pid)
+        second.wait_for(rf"already running with pid {first.pid}")
     finally:
         second.stop()
     with Client(first.endpoint) as client:

@@ -1,0 +1,7 @@
+"""Run only by tests/test_scripts.py through .ci/run: passes or fails on demand."""
+
+import os
+
+
+def test_canary():
+    assert os.environ.get("CANARY") == "pass"
