@@ -243,7 +243,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 
 # --- the whole file ---
 
-_SERVER = {"run_dir": ("./run", _string), "listen": ("ipc://./run/exec.sock", check_endpoint),
+_SERVER = {"run_dir": ("./run", _string), "listen": (None, _optional(check_endpoint)),
            "log": (None, _mapping), "allow": (None, _optional(list))}
 _LOG = {"level": ("info", _choice("debug", "info", "warning", "error")),
         "format": ("text", _choice("text", "json")), "file": (None, _optional(_string))}
@@ -319,10 +319,11 @@ def _build(raw: Any, path: str) -> Config:
                           "interval": ("30s", _duration(True))})
     tars = _section(top["tars"], "tars", {"config": (None, _optional(_string))})
     metrics = _section(top["metrics"], "metrics", {"address": (None, _optional(_string))})
+    run_dir = Path(os.path.abspath(server["run_dir"]))
     return Config(
         path=path,
-        run_dir=Path(os.path.abspath(server["run_dir"])),
-        listen=server["listen"],
+        run_dir=run_dir,
+        listen=server["listen"] or f"ipc://{run_dir}/exec.sock",
         log=LogConfig(**log),
         pool=PoolConfig(supervisor=Policy(**policy), **pool),
         handlers=handlers,

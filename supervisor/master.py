@@ -23,6 +23,7 @@ from supervisor.errors import NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs
 from supervisor.pidfile import PidFile
 from supervisor.pool import Pool, QueueFullError, Request, State
+from supervisor.process import set_title
 from supervisor.workers import Workers
 
 log = logging.getLogger("supervisor.master")
@@ -49,6 +50,7 @@ class Master:
     # --- set-up and tear-down ---
 
     def run(self) -> int:
+        set_title("supervisor: master")
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
         self._prepare_run_dir()
         pidfile.acquire()
@@ -279,6 +281,8 @@ class Master:
             key, error = str(info["key"]), str(info["error"])
         except (ValueError, KeyError, TypeError, IndexError):
             key, error = "handlers", "a worker failed to load its handlers"
+        if self.stopping:
+            return
         if not self.ready_announced:
             log.critical("%s: %s: %s", self.config.path, key, error)
             self.exit_code = EXIT_CONFIG

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -19,8 +18,6 @@ from supervisor.capture import Capture
 from supervisor.handlers import HandlerLoadError, build
 from supervisor.payload import Payload, encode_result
 from supervisor.process import die_with_parent, set_title
-
-log = logging.getLogger("supervisor.worker")
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,6 @@ def main(spec: WorkerSpec) -> None:
         table = build(spec.handlers, spec.interceptors)
     except HandlerLoadError as exc:
         sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc)}).encode()])
-        log.error("%s: %s", exc.key, exc)
         code = 3
     else:
         sock.send_multipart([wire.READY, json.dumps({"pid": os.getpid()}).encode()])

@@ -24,7 +24,8 @@ from supervisor.worker import main as worker_main
 
 log = logging.getLogger("supervisor.workers")
 
-# A worker that dies sooner than this after becoming ready counts as failing to start.
+# A worker that exits by itself sooner than this after becoming ready counts as failing
+# to start; one killed by a signal is replaced at once.
 MIN_HEALTHY_LIFETIME = 1.0
 
 
@@ -80,6 +81,7 @@ class Workers:
                 self._spawn(worker_id, now)
 
     def on_ready(self, worker: Worker) -> None:
+        log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
         was_degraded = self.degraded
         self.backoff.succeeded(worker.id)
         if was_degraded and not self.degraded:
@@ -115,7 +117,8 @@ class Workers:
         if worker.state is State.STOPPING:
             log.info("worker %d (pid %s) stopped; starting its replacement", worker.id, worker.pid)
             self.pending[worker.id] = now
-        elif worker.pid is None or now - worker.ready_at < MIN_HEALTHY_LIFETIME:
+        elif worker.pid is None or (code is not None and code >= 0
+                                    and now - worker.ready_at < MIN_HEALTHY_LIFETIME):
             self._failed(worker, code, now)
         else:
             log.warning("worker %d (pid %s) exited unexpectedly with code %s; restarting",

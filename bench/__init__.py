@@ -1,0 +1,1 @@
+"""Benchmarks: every figure is measured next to its baseline in the same run."""
