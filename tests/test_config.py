@@ -88,15 +88,17 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_malformed_config_is_one_clear_line(tmp_path, case):
+def test_malformed_config_exits_2_with_one_clear_line(tmp_path, case):
     text, expected = BAD[case]
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         config.load(path, environ={})
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(f"{path}: ")
-    assert expected in message
+    assert expected in str(caught.value)
+    result = _cli("check", "-c", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"supervisor: {caught.value}\n"
+    assert result.stderr.startswith(f"supervisor: {path}: ")
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -131,6 +133,9 @@ def test_unreadable_file_exits_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"supervisor: {tmp_path}/missing.yaml: cannot read: " \
                                     "No such file or directory"
+    result = _cli("check", "-c", str(tmp_path))
+    assert (result.returncode, result.stderr.strip()) == \
+        (2, f"supervisor: {tmp_path}: cannot read: Is a directory")
 
 
 def test_check_accepts_the_shipped_config():
