@@ -266,7 +266,12 @@ def report_version(
         )
     return encode_request(
         Request(
-            version, ONEWAY if oneway else NORMAL, request_id, servant, "reportVersion", args,
+            version,
+            ONEWAY if oneway else NORMAL,
+            request_id,
+            servant,
+            "reportVersion",
+            args,
             timeout_ms,
         )
     )
@@ -355,7 +360,12 @@ def encode_reply(request: Request, result: int, *, ret: int = 0, desc: str = "")
     if request.version == TUP_VERSION:
         values = _tup({"": _IntAt0(result), "tars_ret": _IntAt0(result)})
         reply = Request(
-            TUP_VERSION, NORMAL, request.request_id, request.servant, request.func, values,
+            TUP_VERSION,
+            NORMAL,
+            request.request_id,
+            request.servant,
+            request.func,
+            values,
             status={_STATUS_CODE: str(ret), _STATUS_DESC: desc},
         )
         return encode_request(reply)
