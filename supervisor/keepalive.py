@@ -167,7 +167,11 @@ class KeepAlive:
             while not stop.is_set():
                 stop.wait(self.poll())
         finally:
-            self._client.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection to the node (a later round opens a new one)."""
+        self._client.close()
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for `supervisor status`."""
