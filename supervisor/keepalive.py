@@ -133,7 +133,7 @@ class KeepAlive:
         except NodeError as exc:
             self.failures += 1
             self.last_error = str(exc)
-            self._enter("unreachable", str(exc))
+            self._enter("unreachable", exc)
             return False
         self.reports += 1
         self.last_success = self._wall()
@@ -193,12 +193,15 @@ class KeepAlive:
             raise NodeError("timeout", f"keepalive round ran past {self.call_timeout:g}s")
         return left
 
-    def _enter(self, state: str, error: str | None) -> None:
+    def _enter(self, state: str, error: NodeError | None) -> None:
         previous, self.state = self.state, state
         if state == previous:
             return
         if state == "unreachable":
-            log.warning("tars node unreachable, retrying every %gs: %s", self.interval, error)
+            what = "rejected the keepalive" if error and error.kind == "rejected" else "unreachable"
+            log.warning("tars node %s, retrying every %gs: %s", what, self.interval, error)
+        elif state == "paused" and previous == "starting":
+            log.info("keepalive waiting: the master is not ready or has no live worker yet")
         elif state == "paused":
             log.warning("keepalive paused: the master is not answering or has no live worker")
         elif previous == "unreachable":

@@ -34,6 +34,7 @@ class FakeNode:
         self.calls: list[tuple[Any, ...]] = []
         self.timeouts: list[float | None] = []
         self.down = False
+        self.error = NodeError("refused", "tars node tcp -h 127.0.0.1 -p 19386: connection refused")
         self.cost = 0.0
         self.closed = False
 
@@ -41,7 +42,7 @@ class FakeNode:
         self.clock.now += self.cost
         self.timeouts.append(timeout)
         if self.down:
-            raise NodeError("refused", "tars node tcp -h 127.0.0.1 -p 19386: connection refused")
+            raise self.error
         self.calls.append(record)
         return 0
 
@@ -219,6 +220,24 @@ def test_unreachable_node_logs_once_then_recovery_once(clock, node, probe, caplo
     assert "connection refused" in unreachable[0].getMessage()
     assert len(recovered) == 1
     assert reporter.snapshot()["failures"] == 4
+
+
+def test_a_node_that_does_not_know_the_server_is_named_as_rejecting(
+    clock, node, probe, caplog
+) -> None:
+    node.down = True
+    node.error = NodeError("rejected", "keepAlive returned -1 (is the server known to the node?)")
+    make(clock, node, probe).poll()
+    [record] = caplog.records
+    assert "rejected the keepalive" in record.getMessage()
+
+
+def test_waiting_for_the_pool_at_start_is_not_a_warning(clock, node, probe, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="supervisor.keepalive")
+    probe.alive = False
+    make(clock, node, probe).poll()
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and "waiting" in record.getMessage()
 
 
 def test_a_failure_stops_the_round(clock, node, probe) -> None:
