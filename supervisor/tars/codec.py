@@ -289,13 +289,19 @@ def _status_code(status: dict[str, str]) -> int:
         raise TarsDecodeError(f"non-numeric {_STATUS_CODE} {text[:40]!r}") from None
 
 
+def _check_version(version: int) -> None:
+    if version == 2:
+        raise TarsDecodeError("TUP version 2 (typed maps) is not supported")
+    if version not in (TARS_VERSION, TUP_VERSION):
+        raise TarsDecodeError(f"unknown packet version {version}")
+
+
 def decode_reply(body: bytes) -> Reply:
     """The node's answer: a ResponsePacket (v1, optional fields may be absent) or, for v3, a
     RequestPacket whose TUP map holds the return value under `""` or `tars_ret`."""
     version = _decode(_Version, body, "reply").iVersion
-    if version in (2, TUP_VERSION):
-        if version != TUP_VERSION:
-            raise TarsDecodeError("TUP version 2 replies are not supported")
+    _check_version(version)
+    if version == TUP_VERSION:
         packet = _decode(_RequestPacket, body, "TUP reply")
         values = _tup_values(packet.sBuffer) if packet.sBuffer else {}
         raw = values.get("", values.get("tars_ret"))
@@ -308,8 +314,6 @@ def decode_reply(body: bytes) -> Reply:
             desc=packet.status.get(_STATUS_DESC, ""),
         )
     packet = _decode(_ResponsePacket, body, "ResponsePacket")
-    if packet.iVersion != TARS_VERSION:
-        raise TarsDecodeError(f"unknown packet version {packet.iVersion}")
     result = _decode(_OptIntAt0, packet.sBuffer, "return value").value if packet.sBuffer else None
     return Reply(
         version=packet.iVersion,
@@ -326,11 +330,8 @@ def _info(wire: _ServerInfo) -> ServerInfo:
 
 def decode_call(request: Request) -> ServerFCall:
     """Arguments of a ServerF call as the node would read them, for either packet version."""
-    tup = request.version in (2, TUP_VERSION)
-    if request.version == 2:
-        raise TarsDecodeError("TUP version 2 calls are not supported")
-    if not tup and request.version != TARS_VERSION:
-        raise TarsDecodeError(f"unknown packet version {request.version}")
+    _check_version(request.version)
+    tup = request.version == TUP_VERSION
     if request.func in ("keepAlive", "keepActiving"):
         if tup:
             raw = _tup_values(request.buffer).get("serverInfo")
