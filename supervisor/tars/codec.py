@@ -81,6 +81,7 @@ class ServerFCall:
 
     @property
     def func(self) -> str:
+        """The called function's name, so callers need not reach into the packet."""
         return self.request.func
 
 

@@ -34,6 +34,7 @@ class Endpoint:
 
     @property
     def timeout(self) -> float:
+        """Seconds, as socket timeouts want them."""
         return self.timeout_ms / 1000.0
 
     def __str__(self) -> str:
@@ -51,6 +52,7 @@ class Block:
     children: list[Block] = field(default_factory=list)
 
     def child(self, name: str) -> Block | None:
+        """The direct sub-block called `name`, if any."""
         return next((c for c in self.children if c.name == name), None)
 
     def find(self, *path: str) -> Block | None:
@@ -95,6 +97,7 @@ class TarsServerConf:
 
     @property
     def name(self) -> str:
+        """`App.Server`, the name the node knows the server by."""
         return f"{self.app}.{self.server}"
 
 

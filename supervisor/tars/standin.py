@@ -83,14 +83,17 @@ class StandInNode:
 
     @property
     def endpoint(self) -> Endpoint:
+        """Where clients reach it (the real port once started on port 0)."""
         return Endpoint(self.host, self.port, 3000)
 
     @property
     def calls(self) -> list[Call]:
+        """A copy of every call so far, oldest first."""
         with self._changed:
             return list(self._calls)
 
     def keepalives(self) -> list[Call]:
+        """Only the keepAlive/keepActiving calls."""
         return [c for c in self.calls if c.func in ("keepAlive", "keepActiving")]
 
     def wait_for(self, count: int, timeout: float) -> bool:
@@ -99,6 +102,7 @@ class StandInNode:
             return self._changed.wait_for(lambda: len(self._calls) >= count, timeout)
 
     def start(self) -> StandInNode:
+        """Bind and serve in a daemon thread; returns self so `StandInNode().start()` reads."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self.port))
