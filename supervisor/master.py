@@ -19,9 +19,10 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.errors import NoFreeWorkers, NotRunning, QueueFull, WorkerLost
+from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs
 from supervisor.pidfile import PidFile
+from supervisor.policy import exec_deadline, prespawn_at
 from supervisor.pool import Pool, QueueFullError, Request, State
 from supervisor.process import set_title
 from supervisor.workers import Workers
@@ -43,6 +44,11 @@ class Master:
         self.stop_deadline: float | None = None
         self.exit_code = EXIT_OK
         self.ready_announced = False
+        limits = config.pool.supervisor
+        self.exec_ttl = limits.exec_ttl
+        self.prespawn = prespawn_at(config.pool.max_jobs) if config.pool.max_jobs else 0
+        self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
+        self.next_watch: float | None = None
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
@@ -59,6 +65,8 @@ class Master:
             self._install_signals()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller)
             self.workers.start_all(time.monotonic())
+            if self.watching:
+                self.next_watch = time.monotonic() + self.config.pool.supervisor.watch_tick
             log.info("master %d starting %d workers (%s) on %s", os.getpid(),
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
@@ -141,7 +149,10 @@ class Master:
                 return
 
     def _next_deadline(self) -> float | None:
-        candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline]
+        candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
+                      self.next_watch]
+        if self.exec_ttl:
+            candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
         return min(candidates) if candidates else None
 
@@ -158,13 +169,31 @@ class Master:
         for request in self.pool.expire(now):
             self._reply_error(request, NoFreeWorkers,
                               f"no free worker within {self.config.pool.allocate_timeout:g}s")
+        if self.exec_ttl:
+            self._cut_off_overdue(now)
         if not self.stopping:
             self.workers.start_due(now)
+            if self.next_watch is not None and now >= self.next_watch:
+                self.next_watch = now + self.config.pool.supervisor.watch_tick
+                self.workers.watch(now)
         elif self.stop_deadline is not None and now >= self.stop_deadline:
             self.stop_deadline = None
             log.warning("destroy_timeout passed: killing %d remaining workers",
                         len(self.workers.processes))
             self.workers.kill_all()
+
+    def _cut_off_overdue(self, now: float) -> None:
+        """exec_ttl is hard: answer ExecTimeout, kill the worker; its slot restarts."""
+        for worker in self.pool.busy():
+            deadline = exec_deadline(worker, self.exec_ttl)
+            if deadline is None or now < deadline:
+                continue
+            request = self.pool.abandon(worker.ident)
+            log.warning("worker %d (pid %s) ran %r past exec_ttl %gs; killing it", worker.id,
+                        worker.pid, request.handler.decode("utf-8", "replace"), self.exec_ttl)
+            self._reply_error(request, ExecTimeout,
+                              f"the handler ran longer than exec_ttl {self.exec_ttl:g}s")
+            self.workers.kill(worker.ident)
 
     # --- requests from clients ---
 
@@ -242,6 +271,13 @@ class Master:
             self.pool.retire(ident)
         if worker.state is State.STOPPING:
             self.workers.stop(ident)
+            if not self.stopping:
+                self.workers.replace(ident, time.monotonic(), f"{worker.jobs} jobs done")
+                if not self.pool.serving():
+                    log.warning("no worker is serving: every one is being replaced")
+        elif self.prespawn and worker.jobs == self.prespawn and not self.stopping:
+            self.workers.replace(ident, time.monotonic(), f"{worker.jobs} jobs done "
+                                 f"(max_jobs {self.config.pool.max_jobs})", retire_on_ready=False)
 
     @staticmethod
     def _log_handler_error(worker_id: int, pid: int | None, request: Request, body: bytes) -> bytes:

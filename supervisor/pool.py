@@ -45,6 +45,7 @@ class Worker:
     retiring: bool = False
     last_active: float = 0.0
     ready_at: float = 0.0
+    max_jobs: int = 0
 
 
 class QueueFullError(Exception):
@@ -63,8 +64,8 @@ class Pool:
 
     # --- workers come and go ---
 
-    def add(self, worker_id: int, ident: bytes, now: float) -> Worker:
-        worker = Worker(worker_id, ident, now)
+    def add(self, worker_id: int, ident: bytes, now: float, max_jobs: int = 0) -> Worker:
+        worker = Worker(worker_id, ident, now, max_jobs=max_jobs)
         self.workers[ident] = worker
         return worker
 
@@ -119,10 +120,21 @@ class Pool:
         worker.request = None
         worker.jobs += 1
         worker.last_active = now
-        if worker.retiring:
+        if worker.retiring or (worker.max_jobs and worker.jobs >= worker.max_jobs):
+            worker.retiring = True
             worker.state = State.STOPPING
             return worker, finished, None
         return worker, finished, self._free(worker, now)
+
+    def abandon(self, ident: bytes) -> Request | None:
+        """Take back the request a worker is running (it is about to be killed)."""
+        worker = self.workers.get(ident)
+        if worker is None or worker.request is None:
+            return None
+        request, worker.request = worker.request, None
+        worker.retiring = True
+        worker.state = State.STOPPING
+        return request
 
     def expire(self, now: float) -> list[Request]:
         """Waiting requests older than allocate_timeout, removed from the queue."""
@@ -144,6 +156,11 @@ class Pool:
 
     def count(self, *states: State) -> int:
         return sum(1 for worker in self.workers.values() if worker.state in states)
+
+    def serving(self) -> int:
+        """Workers that can take requests now or after their current one."""
+        return sum(1 for w in self.workers.values()
+                   if w.state in (State.READY, State.WORKING) and not w.retiring)
 
     def busy(self) -> list[Worker]:
         return [w for w in self.workers.values() if w.state is State.WORKING]

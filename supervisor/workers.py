@@ -13,10 +13,12 @@ import os
 import signal
 from typing import Any
 
+import psutil
 import zmq
 
 from supervisor import wire
 from supervisor.config import Config
+from supervisor.policy import job_limit, soft_reason
 from supervisor.pool import Pool, State, Worker
 from supervisor.process import Backoff, start_child
 from supervisor.worker import WorkerSpec
@@ -40,8 +42,9 @@ class Workers:
         self.sentinels: dict[int, bytes] = {}
         self.slots: dict[int, bytes] = {}
         self.pending: dict[int, float] = {}
-        self.replacing: dict[bytes, bytes] = {}
+        self.outgoing: dict[int, set[bytes]] = {}
         self.backoff = Backoff()
+        self.restarts: dict[str, int] = {}
         self.last_failure = ""
         self.sequence = 0
 
@@ -61,7 +64,7 @@ class Workers:
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           os.getcwd())
-        self.pool.add(worker_id, ident, now)
+        self.pool.add(worker_id, ident, now, job_limit(self.config.pool.max_jobs))
         process = start_child(self.config.pool.start_method, worker_main, spec,
                               name=f"worker-{worker_id}")
         self.processes[ident] = process
@@ -87,9 +90,10 @@ class Workers:
         if was_degraded and not self.degraded:
             log.info("pool healthy again: worker %d (pid %d) started", worker.id, worker.pid)
             self.last_failure = ""
-        old = self.replacing.pop(worker.ident, None)
-        if old is not None and self.pool.retire(old):
-            self.stop(old)
+        if self.slots.get(worker.id) == worker.ident:
+            for old in self.outgoing.pop(worker.id, ()):
+                if self.pool.retire(old):
+                    self.stop(old)
 
     def on_fatal(self, ident: bytes, message: str) -> None:
         self.last_failure = message
@@ -107,15 +111,14 @@ class Workers:
         worker = self.pool.remove(ident)
         if worker is None:
             return None, code
-        self.replacing = {new: old for new, old in self.replacing.items()
-                          if ident not in (new, old)}
         if self.slots.get(worker.id) != ident:
+            self.outgoing.get(worker.id, set()).discard(ident)
             log.debug("worker %d (pid %s) left with code %s", worker.id, worker.pid, code)
             return worker, code
         if not restart:
             return worker, code
         if worker.state is State.STOPPING:
-            log.info("worker %d (pid %s) stopped; starting its replacement", worker.id, worker.pid)
+            self._count("stopped")
             self.pending[worker.id] = now
         elif worker.pid is None or (code is not None and code >= 0
                                     and now - worker.ready_at < MIN_HEALTHY_LIFETIME):
@@ -123,12 +126,17 @@ class Workers:
         else:
             log.warning("worker %d (pid %s) exited unexpectedly with code %s; restarting",
                         worker.id, worker.pid, code)
+            self._count("crashed")
             self.pending[worker.id] = now
         return worker, code
+
+    def _count(self, reason: str) -> None:
+        self.restarts[reason] = self.restarts.get(reason, 0) + 1
 
     def _failed(self, worker: Worker, code: Any, now: float) -> None:
         was_degraded = self.degraded
         delay = self.backoff.failed(worker.id)
+        self._count("failed_start")
         reason = self.last_failure or f"exit code {code}"
         if not was_degraded:
             log.error("pool degraded: worker %d fails at start (%s); retrying with backoff up to "
@@ -170,16 +178,54 @@ class Workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signum)
 
+    # --- replacement ---
+
+    def replace(self, ident: bytes, now: float, reason: str, retire_on_ready: bool = True) -> None:
+        """Start a successor in `ident`'s slot, so the pool never shrinks while it recycles.
+
+        `ident` retires once the successor is ready, or (max_jobs) when it reaches its
+        own job cap. A no-op when `ident` is no longer its slot's newest worker.
+        """
+        worker = self.pool.workers.get(ident)
+        if worker is None or self.slots.get(worker.id) != ident:
+            return
+        log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
+        self._count("reset" if reason == "reset" else "recycled")
+        self.pending.pop(worker.id, None)
+        if retire_on_ready:
+            self.outgoing.setdefault(worker.id, set()).add(ident)
+        self._spawn(worker.id, now)
+
+    def watch(self, now: float) -> None:
+        """Apply the soft limits (ttl, idle_ttl, max_worker_memory) to every worker."""
+        measure = bool(self.config.pool.supervisor.max_worker_memory)
+        for ident, worker in list(self.pool.workers.items()):
+            rss = self.rss_mb(ident) if measure else None
+            reason = soft_reason(worker, now, self.config.pool.supervisor, rss)
+            if reason is not None:
+                self.replace(ident, now, reason)
+
+    def rss_mb(self, ident: bytes) -> float | None:
+        process = self.processes.get(ident)
+        try:
+            return psutil.Process(process.pid).memory_info().rss / 2**20
+        except (psutil.Error, AttributeError, ValueError):
+            return None
+
     # --- operations ---
 
     def reset(self, now: float) -> None:
         """Replace every worker: each new one takes over before the old one is retired."""
         log.info("reset: replacing %d workers", len(self.slots))
-        for worker_id, old in list(self.slots.items()):
+        for worker_id, ident in list(self.slots.items()):
+            worker = self.pool.workers.get(ident)
+            if worker is not None and worker.state is not State.STARTING:
+                self.replace(ident, now, "reset")
+                continue
+            if worker is not None:
+                self.kill(ident)
             self.pending.pop(worker_id, None)
-            new = self._spawn(worker_id, now)
-            if old in self.processes:
-                self.replacing[new] = old
+            self._spawn(worker_id, now)
 
     def scale(self, delta: int, now: float) -> None:
         if delta > 0:

@@ -1,0 +1,46 @@
+"""When a worker should be recycled: RoadRunner's `pool.supervisor` limits and `max_jobs`.
+
+Pure functions of a worker's record and the clock, so they are tested without
+processes; the master acts on what they say.
+"""
+
+from __future__ import annotations
+
+import random
+
+from supervisor.config import Policy
+from supervisor.pool import State, Worker
+
+
+def job_limit(max_jobs: int, rng: random.Random | None = None) -> int:
+    """A worker's hard job cap: `max_jobs` plus up to 10 % jitter, so workers do not
+    all reach their caps together; 0 means no cap."""
+    if not max_jobs:
+        return 0
+    return max_jobs + (rng or random).randint(0, max_jobs // 10)
+
+
+def prespawn_at(max_jobs: int) -> int:
+    """Jobs after which the replacement starts, so it is ready before the cap is hit."""
+    return max(1, max_jobs - max(1, max_jobs // 10))
+
+
+def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None) -> str | None:
+    """Why `worker` should be replaced once it is idle, or None."""
+    if worker.state not in (State.READY, State.WORKING) or worker.retiring:
+        return None
+    if limits.ttl and now - worker.ready_at >= limits.ttl:
+        return f"ttl {limits.ttl:g}s reached"
+    if limits.idle_ttl and worker.state is State.READY and \
+            now - worker.last_active >= limits.idle_ttl:
+        return f"idle for {now - worker.last_active:.1f}s (idle_ttl {limits.idle_ttl:g}s)"
+    if limits.max_worker_memory and rss_mb is not None and rss_mb > limits.max_worker_memory:
+        return f"RSS {rss_mb:.0f} MB above max_worker_memory {limits.max_worker_memory:g} MB"
+    return None
+
+
+def exec_deadline(worker: Worker, exec_ttl: float) -> float | None:
+    """When the request `worker` runs must be cut off, or None."""
+    if not exec_ttl or worker.request is None:
+        return None
+    return worker.request.started + exec_ttl
