@@ -32,8 +32,6 @@ __all__ = [
 ]
 
 SKIP_REASONS = ("overlap", "no_free_worker", "late")
-# Float slack so that `anchor + k * interval` maps back to k, not k - 1.
-_EPS = 1e-9
 
 
 class Kind(Protocol):
@@ -66,8 +64,17 @@ class Every:
             raise ValueError(f"expected an interval of at least 1ms, got {self.interval!r}")
 
     def index(self, t: float, anchor: float) -> int:
-        """The slot at or before `t` (-1 before the anchor)."""
-        return max(-1, math.floor((t - anchor) / self.interval + _EPS))
+        """The last slot at or before `t` (-1 before the anchor).
+
+        Checked against the slot times themselves: near 1.8e9 a float's step is
+        2e-7 s, so the plain quotient can land just below a whole k.
+        """
+        k = max(-1, math.floor((t - anchor) / self.interval))
+        while k >= 0 and self.slot(k, anchor) > t:
+            k -= 1
+        while self.slot(k + 1, anchor) <= t:
+            k += 1
+        return k
 
     def slot(self, k: int, anchor: float) -> float:
         return anchor + k * self.interval
