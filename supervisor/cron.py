@@ -177,9 +177,7 @@ def parse_cron(expr: str, tz: str | None = None) -> Cron:
     text = _MACROS.get(expr.strip().lower(), expr)
     parts = text.split()
     if len(parts) != 6:
-        raise ValueError(
-            f"expected 6 cron fields ({FIELDS_HELP}), got {len(parts)} in {expr!r}"
-        )
+        raise ValueError(f"expected 6 cron fields ({FIELDS_HELP}), got {len(parts)} in {expr!r}")
     values = [_parse_field(part, spec) for part, spec in zip(parts, _SPECS, strict=True)]
     weekdays = tuple(sorted({0 if d == 7 else d for d in values[5]}))
     cron = Cron(
