@@ -37,8 +37,9 @@ _SPECS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("month", 1, 12, {name: i + 1 for i, name in enumerate(_MONTHS)}),
     ("day-of-week", 0, 7, {name: i for i, name in enumerate(_WEEKDAYS)}),
 )
-# Far enough to reach the next 29 February across a skipped leap year (2100).
-_SEARCH_YEARS = 9
+# Far enough for any valid expression: 29 February on a given weekday can be
+# 40 years away around a skipped leap year such as 2100.
+_SEARCH_YEARS = 60
 
 
 @dataclass(frozen=True)
