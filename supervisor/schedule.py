@@ -257,6 +257,17 @@ class TickStats:
     next_due: float | None = None
     next_tick: int = 0
 
+    @classmethod
+    def for_schedule(cls, spec: dict[str, Any], resume: dict[str, Any] | None = None) -> TickStats:
+        """Fresh counters whose next due time is known before the first tick arrives."""
+        line = Timeline.from_spec(spec, resume)
+        return cls(
+            anchor=line.anchor,
+            next_due=line.due,
+            next_tick=line.next_tick,
+            last_tick=line.last_tick,
+        )
+
     def received(self, tick: Tick) -> None:
         """A tick arrived from the scheduler: count the slots it coalesced as late."""
         self.skipped["late"] += tick.missed

@@ -29,6 +29,8 @@ _MAX_WAIT = 1.0
 # How soon to retry when the master has stopped reading and the send queue is full.
 _SEND_RETRY = 0.1
 _LINGER_MS = 200
+# Waits shorter than this are slept with nanosleep instead of polled.
+_SLEEP_BELOW = 0.002
 _PR_SET_PDEATHSIG = 1
 
 
@@ -48,6 +50,9 @@ def run_scheduler(
     if os.getppid() != parent:
         return
     _set_title()
+    names = [spec["name"] for spec in schedules]
+    if len(set(names)) != len(names):
+        raise ValueError(f"expected unique schedule names, got {names}")
     resume = resume or {}
     timelines = [Timeline.from_spec(spec, resume.get(spec["name"])) for spec in schedules]
     wakeup = _StopSignals()
@@ -88,14 +93,15 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
         else:
             wait = min((t.due for t in timelines), default=math.inf) - clock.now()
         wait = min(wait, _MAX_WAIT)
-        if wait >= 0.001:
-            events = dict(poller.poll(int(wait * 1000)))
+        if wait > _SLEEP_BELOW:
+            # Stop short of the due time: zmq_poll has a millisecond clock and can
+            # overshoot by one; the rest is slept precisely below.
+            events = dict(poller.poll(int(wait * 1000) - 1))
             if sock in events and _stop_requested(sock):
                 return True
             if wakeup.fileno() in events:
                 wakeup.drain()
         elif wait > 0:
-            # Under a millisecond: poll() has ms resolution, nanosleep does not.
             time.sleep(wait)
     return True
 

@@ -471,3 +471,11 @@ def test_fresh_stats_resume_from_the_anchor() -> None:
     stats = TickStats(anchor=ANCHOR)
     line = Timeline.from_spec(every_spec(), stats.resume_state())
     assert (line.next_tick, line.last_tick, line.due) == (0, None, ANCHOR)
+
+
+def test_stats_for_a_schedule_know_the_first_due_time() -> None:
+    stats = TickStats.for_schedule(every_spec())
+    assert (stats.next_due, stats.next_tick, stats.last_tick) == (ANCHOR, 0, None)
+    resumed = TickStats.for_schedule(every_spec(), {"next_tick": 3, "last_tick": ANCHOR + 0.2})
+    assert resumed.next_due == pytest.approx(ANCHOR + 0.3, abs=1e-6)
+    assert resumed.resume_state() == {"next_tick": 3, "last_tick": ANCHOR + 0.2, "anchor": ANCHOR}
