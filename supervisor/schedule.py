@@ -22,6 +22,7 @@ from supervisor.cron import Cron, parse_cron
 __all__ = [
     "SKIP_REASONS",
     "Cron",
+    "CronKind",
     "Every",
     "Kind",
     "Tick",
