@@ -22,7 +22,7 @@ from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs
 from supervisor.pidfile import PidFile
-from supervisor.policy import exec_deadline, prespawn_at
+from supervisor.policy import exec_deadline, should_prespawn
 from supervisor.pool import Pool, QueueFullError, Request, State
 from supervisor.process import set_title
 from supervisor.workers import Workers
@@ -46,7 +46,7 @@ class Master:
         self.ready_announced = False
         limits = config.pool.supervisor
         self.exec_ttl = limits.exec_ttl
-        self.prespawn = prespawn_at(config.pool.max_jobs) if config.pool.max_jobs else 0
+        self.max_jobs = config.pool.max_jobs
         self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
         self.next_watch: float | None = None
         self.context = zmq.Context()
@@ -275,9 +275,10 @@ class Master:
                 self.workers.replace(ident, time.monotonic(), f"{worker.jobs} jobs done")
                 if not self.pool.serving():
                     log.warning("no worker is serving: every one is being replaced")
-        elif self.prespawn and worker.jobs == self.prespawn and not self.stopping:
-            self.workers.replace(ident, time.monotonic(), f"{worker.jobs} jobs done "
-                                 f"(max_jobs {self.config.pool.max_jobs})", retire_on_ready=False)
+        elif self.max_jobs and not self.stopping and not self.workers.replacing(ident) and \
+                should_prespawn(worker, time.monotonic(), self.workers.startup):
+            self.workers.replace(ident, time.monotonic(), f"{worker.jobs} of {worker.max_jobs} "
+                                 f"jobs done (max_jobs {self.max_jobs})", retire_on_ready=False)
 
     @staticmethod
     def _log_handler_error(worker_id: int, pid: int | None, request: Request, body: bytes) -> bytes:

@@ -6,6 +6,7 @@ processes; the master acts on what they say.
 
 from __future__ import annotations
 
+import math
 import random
 
 from supervisor.config import Policy
@@ -13,16 +14,25 @@ from supervisor.pool import State, Worker
 
 
 def job_limit(max_jobs: int, rng: random.Random | None = None) -> int:
-    """A worker's hard job cap: `max_jobs` plus up to 10 % jitter, so workers do not
-    all reach their caps together; 0 means no cap."""
+    """A worker's job cap: `max_jobs` plus up to 5 % jitter, so workers do not all
+    reach their caps together; 0 means no cap."""
     if not max_jobs:
         return 0
-    return max_jobs + (rng or random).randint(0, max_jobs // 10)
+    return max_jobs + (rng or random).randint(0, max_jobs // 20)
 
 
-def prespawn_at(max_jobs: int) -> int:
-    """Jobs after which the replacement starts, so it is ready before the cap is hit."""
-    return max(1, max_jobs - max(1, max_jobs // 10))
+def should_prespawn(worker: Worker, now: float, startup: float) -> bool:
+    """Start `worker`'s successor now, so it is ready before `worker` hits its job cap?
+
+    The margin is the jobs `worker` is expected to finish while a successor starts
+    (its own job rate times the measured start-up time, doubled), and at least 10 %
+    of the cap: fast handlers with a small cap need their successor early.
+    """
+    if not worker.max_jobs:
+        return False
+    rate = worker.jobs / max(now - worker.ready_at, 1e-3)
+    margin = max(math.ceil(rate * startup * 2), worker.max_jobs // 10, 1)
+    return worker.max_jobs - worker.jobs <= margin
 
 
 def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None) -> str | None:

@@ -120,11 +120,19 @@ class Pool:
         worker.request = None
         worker.jobs += 1
         worker.last_active = now
-        if worker.retiring or (worker.max_jobs and worker.jobs >= worker.max_jobs):
+        if worker.retiring or self._capped(worker):
             worker.retiring = True
             worker.state = State.STOPPING
             return worker, finished, None
         return worker, finished, self._free(worker, now)
+
+    def _capped(self, worker: Worker) -> bool:
+        """At its job cap; the last serving worker may go on up to 10 % further while
+        its successor starts, so recycling never leaves the pool with nobody serving."""
+        if not worker.max_jobs or worker.jobs < worker.max_jobs:
+            return False
+        ceiling = worker.max_jobs + max(1, worker.max_jobs // 10)
+        return worker.jobs >= ceiling or self.serving() > 1
 
     def abandon(self, ident: bytes) -> Request | None:
         """Take back the request a worker is running (it is about to be killed)."""

@@ -45,6 +45,7 @@ class Workers:
         self.outgoing: dict[int, set[bytes]] = {}
         self.backoff = Backoff()
         self.restarts: dict[str, int] = {}
+        self.startup = 0.1
         self.last_failure = ""
         self.sequence = 0
 
@@ -85,6 +86,7 @@ class Workers:
 
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
+        self.startup = 0.8 * self.startup + 0.2 * (worker.ready_at - worker.started)
         was_degraded = self.degraded
         self.backoff.succeeded(worker.id)
         if was_degraded and not self.degraded:
@@ -186,15 +188,20 @@ class Workers:
         `ident` retires once the successor is ready, or (max_jobs) when it reaches its
         own job cap. A no-op when `ident` is no longer its slot's newest worker.
         """
-        worker = self.pool.workers.get(ident)
-        if worker is None or self.slots.get(worker.id) != ident:
+        if self.replacing(ident):
             return
+        worker = self.pool.workers[ident]
         log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
         self._count("reset" if reason == "reset" else "recycled")
         self.pending.pop(worker.id, None)
         if retire_on_ready:
             self.outgoing.setdefault(worker.id, set()).add(ident)
         self._spawn(worker.id, now)
+
+    def replacing(self, ident: bytes) -> bool:
+        """Has `ident`'s slot already moved on to a successor?"""
+        worker = self.pool.workers.get(ident)
+        return worker is None or self.slots.get(worker.id) != ident
 
     def watch(self, now: float) -> None:
         """Apply the soft limits (ttl, idle_ttl, max_worker_memory) to every worker."""

@@ -2,7 +2,23 @@ import shutil
 
 import pytest
 
+from tests.load import Load
 from tests.support import MasterProcess, base_config
+
+
+@pytest.fixture
+def start_load():
+    """Start client load processes; any still running at tear-down are stopped."""
+    started: list[Load] = []
+
+    def start(endpoint: str, **options) -> Load:
+        load = Load(endpoint, **options)
+        started.append(load)
+        return load
+
+    yield start
+    for load in started:
+        load.terminate()
 
 
 @pytest.fixture

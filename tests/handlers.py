@@ -52,3 +52,14 @@ def talk(payload: Payload) -> str:
 
 
 NOT_CALLABLE = 42
+
+
+_HELD: list[bytearray] = []
+
+
+def hoard(payload: Payload) -> dict:
+    """Keeps 10 MB more on every call, like a leaking handler."""
+    _HELD.append(bytearray(10 * 2**20))
+    for block in _HELD[-1:]:
+        block[:: 4096] = b"x" * len(block[:: 4096])
+    return {"pid": os.getpid(), "held_mb": 10 * len(_HELD)}

@@ -1,0 +1,71 @@
+"""Client processes that keep a master busy and count how every request ended."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+
+from supervisor import Client
+from supervisor.errors import SupervisorError
+
+
+def _run(endpoint: str, handler: str, stop, running, results, timeout: float) -> None:
+    outcomes: Counter = Counter()
+    pids: Counter = Counter()
+    with Client(endpoint) as client:
+        while not stop.is_set():
+            if sum(outcomes.values()) == 1:
+                running.release()
+            try:
+                reply = client.exec(handler, b"x", timeout=timeout)
+            except SupervisorError as exc:
+                outcomes[type(exc).__name__] += 1
+            else:
+                outcomes["ok"] += 1
+                if handler == "whoami":
+                    pids[reply] += 1
+    results.put((dict(outcomes), dict(pids)))
+
+
+class Load:
+    """`clients` processes sending `handler` requests one after another until `stop()`.
+
+    A request that sees no answer within `timeout` is counted as `ExecTimeout`: a hang.
+    """
+
+    def __init__(self, endpoint: str, clients: int = 2, handler: str = "echo",
+                 timeout: float = 10.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._running = context.Semaphore(0)
+        self._results = context.Queue()
+        self._procs = [context.Process(target=_run, args=(endpoint, handler, self._stop,
+                                                          self._running, self._results, timeout))
+                       for _ in range(clients)]
+        for proc in self._procs:
+            proc.start()
+
+    def wait_running(self, timeout: float = 30.0) -> Load:
+        """Block until every client has had at least one answer."""
+        for _ in self._procs:
+            if not self._running.acquire(timeout=timeout):
+                raise AssertionError("a load client got no answer")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> tuple[Counter, Counter]:
+        self._stop.set()
+        outcomes: Counter = Counter()
+        pids: Counter = Counter()
+        for _ in self._procs:
+            done, seen = self._results.get(timeout=timeout)
+            outcomes.update(done)
+            pids.update(seen)
+        for proc in self._procs:
+            proc.join(timeout)
+        return outcomes, pids
+
+    def terminate(self) -> None:
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
