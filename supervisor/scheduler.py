@@ -9,18 +9,17 @@ stalls nor bursts ticks; the wall-clock anchor is mapped onto it once at start.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
 import signal
 import socket
-import sys
 import time
 from typing import Any
 
 import zmq
 
+from supervisor.process import die_with_parent, set_title
 from supervisor.schedule import Tick, Timeline
 
 PROCESS_TITLE = "supervisor: scheduler"
@@ -31,7 +30,6 @@ _SEND_RETRY = 0.1
 _LINGER_MS = 200
 # Waits shorter than this are slept with nanosleep instead of polled.
 _SLEEP_BELOW = 0.002
-_PR_SET_PDEATHSIG = 1
 
 
 def run_scheduler(
@@ -46,10 +44,8 @@ def run_scheduler(
     scheduler continues the numbering; only plain data, as spawn must pickle it.
     """
     parent = os.getppid()
-    _die_with_parent()
-    if os.getppid() != parent:
-        return
-    _set_title()
+    die_with_parent()
+    set_title(PROCESS_TITLE)
     names = [spec["name"] for spec in schedules]
     if len(set(names)) != len(names):
         raise ValueError(f"expected unique schedule names, got {names}")
@@ -175,22 +171,3 @@ class _StopSignals:
         signal.set_wakeup_fd(-1)
         self._reader.close()
         self._writer.close()
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies; elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-
-
-def _set_title() -> None:
-    try:
-        from setproctitle import setproctitle
-    except ImportError:
-        return
-    setproctitle(PROCESS_TITLE)

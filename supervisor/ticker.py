@@ -1,0 +1,148 @@
+"""The master's side of scheduling: runs the scheduler process and turns ticks into requests.
+
+Ticks are never queued behind busy workers: a tick that finds no free worker,
+or whose previous run is still going under `overlap: skip`, is counted as
+skipped with that reason, so a slow handler never delays the next dispatch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from supervisor.config import Config
+from supervisor.pool import Pool, Request
+from supervisor.process import start_child
+from supervisor.schedule import Tick, TickStats
+from supervisor.scheduler import run_scheduler
+
+log = logging.getLogger("supervisor.ticker")
+
+# A scheduler that dies sooner than this after starting is restarted after a pause.
+_RESTART_PAUSE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TickJob:
+    """The origin of a request made from a tick (a client's is a tuple)."""
+
+    schedule: str
+    tick: int
+
+
+class Ticker:
+    def __init__(self, config: Config, pool: Pool, context: zmq.Context,
+                 dispatch: Callable[[bytes, Request], None]) -> None:
+        self.config = config
+        self.pool = pool
+        self.dispatch = dispatch
+        self.schedules = {s.name: s for s in config.schedules}
+        self.stats: dict[str, TickStats] = {}
+        self.running: Counter[str] = Counter()
+        self.socket = context.socket(zmq.ROUTER)
+        self.socket.linger = 0
+        self.socket.bind(f"ipc://{config.run_dir}/ticks.sock")
+        self.process: Any = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.specs: list[dict] = []
+
+    def start(self) -> None:
+        """Anchor every schedule at now and start the scheduler process."""
+        anchor = time.time()
+        for schedule in self.schedules.values():
+            spec = {"name": schedule.name, "every": schedule.every, "cron": schedule.cron,
+                    "anchor": anchor}
+            self.specs.append(spec)
+            self.stats[schedule.name] = TickStats.for_schedule(spec)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        resume = {name: stats.resume_state() for name, stats in self.stats.items()}
+        self.process = start_child(self.config.pool.start_method, run_scheduler,
+                                   f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
+                                   name="scheduler")
+        self.started_at = time.monotonic()
+        log.debug("scheduler started (pid %d)", self.process.pid)
+
+    @property
+    def sentinel(self) -> int | None:
+        return None if self.process is None else self.process.sentinel
+
+    # --- ticks ---
+
+    def on_message(self, frames: list[bytes]) -> None:
+        if len(frames) != 3 or frames[1] != b"tick":
+            log.warning("unexpected message from the scheduler: %r", frames[1:2])
+            return
+        try:
+            tick = Tick.from_wire(json.loads(frames[2]))
+            stats = self.stats[tick.schedule]
+        except (ValueError, KeyError) as exc:
+            log.warning("dropped a malformed tick: %s", exc)
+            return
+        stats.received(tick)
+        schedule = self.schedules[tick.schedule]
+        if schedule.overlap == "skip" and self.running[tick.schedule]:
+            stats.skip("overlap")
+        elif not self.pool.idle:
+            stats.skip("no_free_worker")
+        else:
+            body = json.dumps({"tick": tick.tick}).encode()
+            context = json.dumps({"lastTick": tick.last_tick, "schedule": tick.schedule,
+                                  "scheduledAt": tick.scheduled_at}).encode()
+            now = time.monotonic()
+            request = Request(TickJob(tick.schedule, tick.tick), schedule.handler.encode(), body,
+                              context, now)
+            worker = self.pool.submit(request, now)
+            self.running[tick.schedule] += 1
+            self.dispatch(worker.ident, request)
+
+    def finished(self, job: TickJob, ok: bool, detail: str = "") -> None:
+        """A tick's request ended: delivered, or failed (handler error, worker lost...)."""
+        self.running[job.schedule] -= 1
+        stats = self.stats[job.schedule]
+        if ok:
+            stats.deliver()
+        else:
+            stats.fail()
+            log.warning("tick %d of schedule %r failed: %s", job.tick, job.schedule, detail)
+
+    # --- the scheduler process ---
+
+    def on_exit(self, now: float, stopping: bool) -> None:
+        self.process.join(1.0)
+        code = self.process.exitcode
+        self.process.close()
+        self.process = None
+        if stopping:
+            return
+        pause = _RESTART_PAUSE if now - self.started_at < _RESTART_PAUSE else 0.0
+        log.warning("scheduler exited with code %s; restarting in %.1fs, tick numbers continue",
+                    code, pause)
+        self.restart_at = now + pause
+
+    def start_due(self, now: float) -> None:
+        if self.restart_at is not None and now >= self.restart_at:
+            self.restart_at = None
+            self._spawn()
+
+    def stop(self) -> None:
+        self.restart_at = None
+        if self.process is not None:
+            self.process.terminate()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def snapshot(self) -> dict[str, dict]:
+        return {name: {**stats.as_dict(), "running": self.running[name]}
+                for name, stats in self.stats.items()}
