@@ -4,6 +4,8 @@ import pytest
 
 from tests.support import MasterProcess, base_config
 
+pytest_plugins = ["tests.ops_support"]
+
 
 @pytest.fixture
 def start_master():
