@@ -79,6 +79,7 @@ def _listen(run_dir: Path) -> tuple[socket.socket, str]:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     path = str(run_dir / f"start-{os.getpid()}.sock")
     if len(path.encode()) < 100:
+        Path(path).unlink(missing_ok=True)
         listener.bind(path)
         return listener, path
     name = f"supervisor-start-{os.getpid()}-{secrets.token_hex(8)}"
