@@ -147,9 +147,15 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> dict[str, int]:
+    """`N` -> {"workers": N}; `+N` / `-N` -> {"delta": ±N} (the control `scale` arguments)."""
+    if not text.lstrip("+-").isdigit() or text.count("+") + text.count("-") > 1:
+        raise argparse.ArgumentTypeError(f"expected N, +N or -N, got {text!r}")
+    return {"delta": int(text)} if text[0] in "+-" else {"workers": int(text)}
+
+
 def cmd_scale(args: argparse.Namespace) -> int:
-    text = args.size
-    change = {"delta": int(text)} if text[:1] in "+-" else {"workers": int(text)}
+    change = args.size
     try:
         reply = _control(_load(args), "scale", **change)
     except SupervisorError as exc:
@@ -196,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     workers.add_argument("--json", action="store_true", help="machine-readable output")
     command("reset", cmd_reset, "replace every worker; no request fails (like SIGHUP)")
     scale = command("scale", cmd_scale, "set the pool size: N, +N or -N workers")
-    scale.add_argument("size", help="N (absolute), +N or -N (relative)")
+    scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
     return top
 
 

@@ -146,12 +146,15 @@ def test_scale_reset_and_stop_over_control(start_master):
     with _control(master) as control:
         assert control.call("scale", delta=1) == {"size": 3}
         wait_until(lambda: sorted(master.worker_pids()) == [0, 1, 2])
-        assert control.call("scale", workers=1) == {"size": 1}
+        scaled = cli("scale", "1", "-c", str(master.config_path))
+        assert scaled.returncode == 0 and "pool size is now 1" in scaled.stdout
         wait_until(lambda: sorted(master.worker_pids()) == [0])
+        assert cli("scale", "two", "-c", str(master.config_path)).returncode == 2
         with pytest.raises(ControlError, match="BadRequest"):
             control.call("scale", delta=1, workers=3)
         before = master.worker_pids()[0]
-        assert control.call("reset") == {"replacing": 1}
+        assert cli("reset", "-c", str(master.config_path)).stdout.strip() == \
+            "supervisor: reset: replacing 1 workers"
         wait_until(lambda: master.worker_pids().get(0) not in (None, before))
         reply = control.call("stop")
         assert reply["stopping"] and reply["pid"] == master.pid
