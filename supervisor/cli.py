@@ -9,6 +9,7 @@ from supervisor import config as config_module
 from supervisor.errors import ConfigError, SupervisorError
 
 EXIT_CONFIG = 2
+EXIT_NOT_RUNNING = 3
 
 
 def _load(args: argparse.Namespace) -> config_module.Config:
@@ -18,12 +19,13 @@ def _load(args: argparse.Namespace) -> config_module.Config:
 def cmd_run(args: argparse.Namespace) -> int:
     from supervisor.logs import Logs
     from supervisor.master import Master
+    from supervisor.operations import StartupError
     from supervisor.pidfile import AlreadyRunning
 
     config = _load(args)
     try:
         return Master(config, Logs(config.log)).run()
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, StartupError) as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return 1
 
@@ -60,6 +62,109 @@ def cmd_exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_start(args: argparse.Namespace) -> int:
+    from supervisor import daemon
+
+    return daemon.start(_load(args), args.timeout)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from supervisor import daemon
+
+    return daemon.stop(_load(args), args.timeout)
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from supervisor import daemon
+
+    config = _load(args)
+    daemon.stop(config)
+    return daemon.start(config, args.timeout)
+
+
+def _control(config: config_module.Config, command: str, **call_args):
+    """One control request to the master of this config's run_dir."""
+    from supervisor.control import ControlClient
+
+    with ControlClient(config.control_endpoint) as client:
+        return client.call(command, **call_args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from supervisor import daemon
+    from supervisor.render import status_text
+
+    config = _load(args)
+    pid = daemon.running_pid(config)
+    if pid is None:
+        print(json.dumps({"running": False}) if args.json else "supervisor: not running")
+        return EXIT_NOT_RUNNING
+    try:
+        status = _control(config, "status")
+    except SupervisorError as exc:
+        message = f"master pid {pid} does not answer on {config.control_endpoint}: {exc}"
+        print(json.dumps({"running": True, "pid": pid, "error": message}) if args.json
+              else f"supervisor: {message}")
+        return 1
+    print(json.dumps({"running": True, **status}, indent=2) if args.json
+          else status_text(status))
+    return 0 if status["healthy"] else 1
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from supervisor.render import workers_table
+
+    config = _load(args)
+    while True:
+        try:
+            reply = _control(config, "workers")
+        except SupervisorError as exc:
+            print(f"supervisor: {exc}", file=sys.stderr)
+            return EXIT_NOT_RUNNING
+        if args.json:
+            print(json.dumps(reply, indent=2))
+            return 0
+        if not args.interactive:
+            print(workers_table(reply))
+            return 0
+        sys.stdout.write("\x1b[H\x1b[2J" + workers_table(reply) + "\n")
+        sys.stdout.flush()
+        time.sleep(1.0)
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    try:
+        reply = _control(_load(args), "reset")
+    except SupervisorError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return 1
+    print(f"supervisor: reset: replacing {reply['replacing']} workers")
+    return 0
+
+
+def _size(text: str) -> dict[str, int]:
+    """`N` -> {"workers": N}; `+N` / `-N` -> {"delta": ±N} (the control `scale` arguments)."""
+    if not text.lstrip("+-").isdigit() or text.count("+") + text.count("-") > 1:
+        raise argparse.ArgumentTypeError(f"expected N, +N or -N, got {text!r}")
+    return {"delta": int(text)} if text[0] in "+-" else {"workers": int(text)}
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    change = args.size
+    try:
+        reply = _control(_load(args), "scale", **change)
+    except SupervisorError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return 1
+    print(f"supervisor: pool size is now {reply['size']}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="supervisor", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -78,6 +183,26 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("body", nargs="?", help="request body ('-' reads standard input)")
     ex.add_argument("--endpoint", help="listen endpoint (default: from the config)")
     ex.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    for name, handler, text in (
+            ("start", cmd_start, "start a daemonised master; return once its pool is ready"),
+            ("restart", cmd_restart, "stop the running master, then start a new one")):
+        sub = command(name, handler, text)
+        sub.add_argument("--timeout", type=float, default=120.0,
+                         help="seconds to wait for the pool (default 120)")
+    stop = command("stop", cmd_stop, "graceful stop; kill what is left after destroy_timeout")
+    stop.add_argument("--timeout", type=float, help="seconds before killing (default: "
+                                                    "pool.destroy_timeout + 10)")
+    status = command("status", cmd_status,
+                     "show the running master (exit 0 healthy, 1 degraded, 3 not running)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    workers = command("workers", cmd_workers, "one line per worker: pid, state, jobs, RSS, "
+                                              "CPU, age, running request")
+    workers.add_argument("-i", "--interactive", action="store_true",
+                         help="redraw every second until Ctrl-C")
+    workers.add_argument("--json", action="store_true", help="machine-readable output")
+    command("reset", cmd_reset, "replace every worker; no request fails (like SIGHUP)")
+    scale = command("scale", cmd_scale, "set the pool size: N, +N or -N workers")
+    scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
     return top
 
 
@@ -89,4 +214,4 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return 0 if getattr(args, "interactive", False) else 130

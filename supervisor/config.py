@@ -163,6 +163,13 @@ def check_endpoint(value: Any) -> str:
     raise ValueError(f"expected ipc://PATH or tcp://HOST:PORT, got {value!r}")
 
 
+def _host_port(value: Any) -> str:
+    from supervisor.metrics import split_address
+
+    split_address(_string(value))
+    return value
+
+
 def _handler_path(value: Any) -> str:
     text = _string(value)
     module, _, attr = text.partition(":")
@@ -318,7 +325,7 @@ def _build(raw: Any, path: str) -> Config:
                          {"enabled": (None, _optional(_boolean)),
                           "interval": ("30s", _duration(True))})
     tars = _section(top["tars"], "tars", {"config": (None, _optional(_string))})
-    metrics = _section(top["metrics"], "metrics", {"address": (None, _optional(_string))})
+    metrics = _section(top["metrics"], "metrics", {"address": (None, _optional(_host_port))})
     run_dir = Path(os.path.abspath(server["run_dir"]))
     return Config(
         path=path,

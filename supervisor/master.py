@@ -21,6 +21,7 @@ from supervisor import wire
 from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs
+from supervisor.operations import Operations
 from supervisor.pidfile import PidFile
 from supervisor.policy import exec_deadline, should_prespawn
 from supervisor.pool import Pool, QueueFullError, Request, State
@@ -52,6 +53,7 @@ class Master:
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
+        self.ops = Operations(self)
 
     # --- set-up and tear-down ---
 
@@ -62,6 +64,7 @@ class Master:
         pidfile.acquire()
         try:
             self._bind()
+            self.ops.start()
             self._install_signals()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller)
             self.workers.start_all(time.monotonic())
@@ -113,6 +116,7 @@ class Master:
         self.signals.append(signum)
 
     def _close(self) -> None:
+        self.ops.close()
         signal.set_wakeup_fd(-1)
         for name in SIGNALS:
             signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
@@ -143,6 +147,7 @@ class Master:
                 if isinstance(fd, int) and fd in self.workers.sentinels:
                     self._on_exit(self.workers.sentinels[fd])
             self._on_timers(time.monotonic())
+            self.ops.after_poll(events, time.monotonic())
             if self.stopping and not self.workers.processes:
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
@@ -150,7 +155,7 @@ class Master:
 
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
-                      self.next_watch]
+                      self.next_watch, self.ops.next_deadline()]
         if self.exec_ttl:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
@@ -238,6 +243,7 @@ class Master:
     def _reply_error(self, request: Request, error: type, message: str) -> None:
         client, req_id = request.origin
         self._send_client(client, req_id, wire.ERR, wire.error_body(error.code, message))
+        self.ops.request_failed(request, error.code)
 
     def _refuse_queued(self, error: type, message: str) -> None:
         for request in self.pool.drain_queue():
@@ -265,6 +271,7 @@ class Master:
             body = self._log_handler_error(worker.id, worker.pid, finished, body)
         client, req_id = finished.origin
         self._send_client(client, req_id, status, body)
+        self.ops.request_done(finished, status, time.monotonic())
         if following is not None:
             self._dispatch(ident, following)
         elif self.stopping and worker.state is State.READY:
@@ -329,6 +336,7 @@ class Master:
 
     def _on_exit(self, ident: bytes) -> None:
         worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
+        self.ops.worker_exited(worker, code)
         if worker is not None and worker.request is not None:
             self._reply_error(worker.request, WorkerLost,
                               f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
@@ -360,6 +368,7 @@ class Master:
 
     def _handle_hup(self) -> None:
         if not self.stopping:
+            self.ops.reloading()
             self.workers.reset(time.monotonic())
 
     def _handle_ttin(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -23,8 +24,26 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _release_forkserver()
     if os.getppid() == 1:
         os._exit(1)
+
+
+def _release_forkserver() -> None:
+    """Close the forkserver's "master alive" pipe end that multiprocessing hands every child.
+
+    The forkserver exits when that pipe has no writer left; a worker keeping a
+    copy would keep the forkserver, its parent, alive after a SIGKILLed master,
+    and with it the worker itself (PDEATHSIG never fires).
+    """
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None and multiprocessing.parent_process() is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def set_title(title: str) -> None:

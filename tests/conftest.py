@@ -5,6 +5,8 @@ import pytest
 from tests.load import Load
 from tests.support import MasterProcess, base_config
 
+pytest_plugins = ["tests.ops_support"]
+
 
 @pytest.fixture
 def start_load():

@@ -1,0 +1,165 @@
+"""The control endpoint: JSON requests and replies on an ipc socket in run_dir.
+
+request   {"command": "scale", "args": {"delta": 1}, "id": <optional, echoed>}
+reply     {"ok": true, "result": {...}} or {"ok": false, "error": {"code", "message"}}
+
+The master serves it from its own poll loop, so nothing here may block: replies
+go out with NOBLOCK and are dropped if the peer is gone. A request must be one
+JSON frame of at most `MAX_REQUEST` bytes; larger ones get an error reply
+(beyond `HARD_LIMIT` ZeroMQ drops the connection without reading them). The
+socket file is 0600 inside the 0700 run_dir: only the master's user may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from supervisor.errors import NotRunning, SupervisorError
+
+log = logging.getLogger("supervisor.control")
+
+MAX_REQUEST = 64 * 1024
+MAX_REPLY = 1024 * 1024
+HARD_LIMIT = 1024 * 1024
+BATCH = 100
+
+Command = Callable[[dict[str, Any]], Any]
+
+
+class CommandError(Exception):
+    """Raised by a command to answer with an error instead of a result."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ControlError(SupervisorError):
+    """The master answered a control request with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class ControlServer:
+    """A ROUTER socket answering `{"command": ...}` requests with the registered functions."""
+
+    def __init__(self, context: zmq.Context, endpoint: str, commands: dict[str, Command]) -> None:
+        self.commands = commands
+        self.endpoint = endpoint
+        self.socket = context.socket(zmq.ROUTER)
+        self.socket.linger = 0
+        self.socket.sndhwm = self.socket.rcvhwm = 1000
+        self.socket.setsockopt(zmq.MAXMSGSIZE, HARD_LIMIT)
+        self.socket.bind(endpoint)
+        if endpoint.startswith("ipc://"):
+            os.chmod(endpoint[len("ipc://"):], 0o600)
+
+    def drain(self) -> None:
+        """Answer up to BATCH waiting requests; the rest wait for the next loop turn."""
+        for _ in range(BATCH):
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._answer(frames[:-1], self.handle(frames[-1] if len(frames) > 1 else b""))
+
+    def handle(self, data: bytes) -> bytes:
+        """The encoded reply to one request frame; never raises."""
+        request_id = None
+        try:
+            request = _parse(data)
+            request_id = request.get("id")
+            name = request["command"]
+            command = self.commands.get(name)
+            if command is None:
+                raise CommandError("UnknownCommand", f"unknown command {name!r} (expected one of: "
+                                   f"{', '.join(sorted(self.commands))})")
+            reply: dict[str, Any] = {"ok": True, "result": command(request["args"])}
+        except CommandError as exc:
+            reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        except Exception as exc:
+            log.exception("control command failed")
+            reply = {"ok": False, "error": {"code": "InternalError",
+                                            "message": f"{type(exc).__name__}: {exc}"}}
+        if request_id is not None:
+            reply["id"] = request_id
+        encoded = json.dumps(reply, default=str).encode()
+        if len(encoded) > MAX_REPLY:
+            encoded = json.dumps({"ok": False, "error": {
+                "code": "TooLarge", "message": f"reply of {len(encoded)} bytes exceeds "
+                                               f"{MAX_REPLY}"}}).encode()
+        return encoded
+
+    def _answer(self, envelope: list[bytes], reply: bytes) -> None:
+        try:
+            self.socket.send_multipart([*envelope, reply], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.debug("control reply dropped: %s", exc)
+
+    def close(self) -> None:
+        self.socket.close(0)
+        if self.endpoint.startswith("ipc://"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.endpoint[len("ipc://"):])
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_REQUEST:
+        raise CommandError("TooLarge", f"request of {len(data)} bytes exceeds {MAX_REQUEST}")
+    try:
+        request = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CommandError("BadRequest", f"not JSON: {exc}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("command"), str):
+        raise CommandError("BadRequest", 'expected {"command": NAME, "args": {...}}')
+    args = request.setdefault("args", {})
+    if not isinstance(args, dict):
+        raise CommandError("BadRequest", "args must be a JSON object")
+    return request
+
+
+class ControlClient:
+    """One connection to a master's control socket; `call` returns the command's result."""
+
+    def __init__(self, endpoint: str, timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.linger = 0
+        self.socket.connect(endpoint)
+
+    def call(self, command: str, **args: Any) -> Any:
+        """Send one request and wait up to `timeout` for its answer."""
+        if self.endpoint.startswith("ipc://") and not os.path.exists(self.endpoint[6:]):
+            raise NotRunning(f"no master listens on {self.endpoint}")
+        self.socket.send(json.dumps({"command": command, "args": args}).encode())
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.socket.poll(int(left * 1000) + 1):
+                reply = json.loads(self.socket.recv())
+                if reply.get("ok"):
+                    return reply.get("result")
+                error = reply.get("error") or {}
+                raise ControlError(str(error.get("code")), str(error.get("message")))
+        raise NotRunning(f"no answer on {self.endpoint} within {self.timeout:g}s")
+
+    def close(self) -> None:
+        self.socket.close(0)
+        self.context.term()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

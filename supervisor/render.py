@@ -1,0 +1,87 @@
+"""Text for people: the `supervisor workers` table and the `supervisor status` summary.
+
+Both take the dicts the control socket returns (see `supervisor.snapshot`), so
+`--json` and the text never disagree. Lines stay within 100 columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WIDTH = 100
+_COLUMNS = (("ID", 4, ">"), ("PID", 8, ">"), ("STATE", 9, "<"), ("JOBS", 8, ">"),
+            ("RSS MB", 8, ">"), ("CPU %", 6, ">"), ("AGE", 9, ">"), ("RUNNING", 32, "<"))
+
+
+def duration(seconds: float | None) -> str:
+    """Compact human durations: 850ms, 12.3s, 4m05s, 2h07m, 3d04h."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def _cell(text: str, width: int, align: str) -> str:
+    if len(text) > width:
+        text = text[: width - 1] + "~"
+    return f"{text:{align}{width}}"
+
+
+def _line(values: list[str]) -> str:
+    return "  ".join(_cell(v, w, a) for v, (_, w, a) in zip(values, _COLUMNS, strict=True)).rstrip()
+
+
+def workers_table(reply: dict[str, Any]) -> str:
+    """The `rr workers`-style table: one line per worker process."""
+    lines = [_line([name for name, _, _ in _COLUMNS])]
+    for row in reply["workers"]:
+        request = row.get("request")
+        running = f"{request['handler']} {duration(request['running'])}" if request else ""
+        lines.append(_line([
+            str(row["id"]), str(row["pid"] or "-"), row["state"], str(row["jobs"]),
+            "-" if row["rss"] is None else f"{row['rss'] / 1048576:.1f}",
+            "-" if row["cpu"] is None else f"{row['cpu']:.1f}",
+            duration(row["age"]), running,
+        ]))
+    lines.append(f"{len(reply['workers'])} processes, pool size {reply['size']}")
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
+
+
+def status_text(status: dict[str, Any]) -> str:
+    """`supervisor status`: one labelled line per part, schedules one line each."""
+    pool = status["pool"]
+    lines = [
+        f"master     pid {status['pid']}, up {duration(status['uptime'])}, {status['state']}",
+        f"pool       size {pool['size']}: {pool['ready']} ready, {pool['working']} working, "
+        f"{pool['starting']} starting, {pool['stopping']} stopping",
+        f"queue      {status['queue']} waiting",
+        f"requests   {_counts(status['requests'])}",
+        f"restarts   {_counts(status['restarts'])}",
+    ]
+    if pool.get("last_failure"):
+        lines.append(f"failing    {pool['last_failure']}")
+    schedules = status.get("schedules") or {}
+    for name, counts in sorted(schedules.items()):
+        shown = _counts(counts) if all(isinstance(v, int) for v in counts.values()) else counts
+        lines.append(f"schedule   {name}: {shown}")
+    keepalive = status.get("keepalive") or {}
+    state = "enabled" if keepalive.get("enabled") else "disabled"
+    results = keepalive.get("results")
+    lines.append(f"keepalive  {state}" + (f", {_counts(results)}" if results else ""))
+    if status.get("metrics"):
+        lines.append(f"metrics    {status['metrics']}")
+    return "\n".join(line[:WIDTH] for line in lines)
