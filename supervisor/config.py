@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from supervisor.cron import parse_cron
 from supervisor.errors import ConfigError
 from supervisor.units import parse_duration, parse_size_mb
 
@@ -283,6 +284,11 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
         entry = _section(raw, path, _SCHEDULE)
         if (entry["every"] is None) == (entry["cron"] is None):
             raise _Invalid(path, "expected exactly one of 'every' or 'cron'")
+        if entry["cron"] is not None:
+            try:
+                parse_cron(entry["cron"])
+            except ValueError as exc:
+                raise _Invalid(f"{path}.cron", str(exc)) from None
         items.append((path, ScheduleConfig(**entry)))
     seen = set()
     for path, schedule in items:

@@ -51,6 +51,19 @@ def _text_formatter() -> logging.Formatter:
                              f"%(name)s: %(message)s")
 
 
+def log_handler_error(worker_id: int, pid: int | None, handler: bytes, body: bytes) -> bytes:
+    """Log a handler's traceback with the worker's id; the caller gets the rest of the error."""
+    try:
+        info = json.loads(body)
+        trace = info.pop("traceback", "")
+    except (ValueError, AttributeError):
+        return body
+    logging.getLogger("supervisor.master").error(
+        "worker %d (pid %s) handler %r raised %s: %s\n%s", worker_id, pid,
+        handler.decode("utf-8", "replace"), info.get("type"), info.get("message"), trace.rstrip())
+    return json.dumps(info).encode()
+
+
 class Logs:
     """Owns the root handler so it can be rebuilt when the log file must be reopened."""
 

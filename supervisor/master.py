@@ -6,26 +6,25 @@ Allocation decisions live in `Pool`; starting and stopping processes in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
-import socket
 import time
-from collections import deque
+from pathlib import Path
 
 import zmq
 
 from supervisor import wire
 from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
-from supervisor.logs import Logs
+from supervisor.logs import Logs, log_handler_error
 from supervisor.operations import Operations
 from supervisor.pidfile import PidFile
 from supervisor.policy import exec_deadline, should_prespawn
 from supervisor.pool import Pool, QueueFullError, Request, State
 from supervisor.process import set_title
+from supervisor.signals import SignalQueue
+from supervisor.ticker import Ticker, TickJob
 from supervisor.workers import Workers
 
 log = logging.getLogger("supervisor.master")
@@ -40,7 +39,7 @@ class Master:
         self.logs = logs
         self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout)
         self.handler_names = {name.encode() for name in config.handlers}
-        self.signals: deque[int] = deque()
+        self.signals: SignalQueue | None = None
         self.stopping = False
         self.stop_deadline: float | None = None
         self.exit_code = EXIT_OK
@@ -53,6 +52,7 @@ class Master:
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
+        self.ticker: Ticker | None = None
         self.ops = Operations(self)
 
     # --- set-up and tear-down ---
@@ -65,8 +65,14 @@ class Master:
         try:
             self._bind()
             self.ops.start()
-            self._install_signals()
+            self.signals = SignalQueue(SIGNALS)
+            self.poller.register(self.signals.fileno(), zmq.POLLIN)
             self.workers = Workers(self.config, self.pool, self.backend, self.poller)
+            if self.config.schedules:
+                self.ticker = Ticker(self.config, self.pool, self.context, self._dispatch,
+                                     self.ops.metrics.tick)
+                self.poller.register(self.ticker.socket, zmq.POLLIN)
+                self.ops.add_status("schedules", self.ticker.snapshot)
             self.workers.start_all(time.monotonic())
             if self.watching:
                 self.next_watch = time.monotonic() + self.config.pool.supervisor.watch_tick
@@ -102,29 +108,16 @@ class Master:
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)
 
-    def _install_signals(self) -> None:
-        self.wake_r, wake_w = socket.socketpair()
-        for end in (self.wake_r, wake_w):
-            end.setblocking(False)
-        self._wake_w = wake_w
-        signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
-        for name in SIGNALS:
-            signal.signal(getattr(signal, f"SIG{name}"), self._queue_signal)
-        self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
-
-    def _queue_signal(self, signum: int, frame: object) -> None:
-        self.signals.append(signum)
-
     def _close(self) -> None:
         self.ops.close()
-        signal.set_wakeup_fd(-1)
-        for name in SIGNALS:
-            signal.signal(getattr(signal, f"SIG{name}"), signal.SIG_DFL)
+        if self.signals is not None:
+            self.signals.close()
+        self.frontend.close(linger=1000)  # the last answers still go out
         self.context.destroy(linger=0)
-        for endpoint in (self.config.listen, self.config.worker_endpoint, self.config.log_endpoint):
-            if endpoint.startswith("ipc://"):
-                with contextlib.suppress(OSError):
-                    os.unlink(endpoint[len("ipc://"):])
+        for path in self.config.run_dir.glob("*.sock"):
+            path.unlink(missing_ok=True)
+        if self.config.listen.startswith("ipc://"):
+            Path(self.config.listen[len("ipc://"):]).unlink(missing_ok=True)
 
     # --- the loop ---
 
@@ -141,21 +134,33 @@ class Master:
                 self._drain(self.backend, self._on_worker)
             if self.frontend in events:
                 self._drain(self.frontend, self._on_request)
-            if self.wake_r.fileno() in events:
+            if self.signals.fileno() in events:
                 self._on_signals()
+            if self.ticker is not None:
+                self._on_ticker(events)
             for fd in events:
                 if isinstance(fd, int) and fd in self.workers.sentinels:
                     self._on_exit(self.workers.sentinels[fd])
             self._on_timers(time.monotonic())
             self.ops.after_poll(events, time.monotonic())
-            if self.stopping and not self.workers.processes:
+            if self.stopping and not self.workers.processes and \
+                    (self.ticker is None or self.ticker.process is None):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
                 return
 
+    def _on_ticker(self, events: dict) -> None:
+        if self.ticker.socket in events:
+            self._drain(self.ticker.socket, self.ticker.on_message)
+        sentinel = self.ticker.sentinel
+        if sentinel is not None and sentinel in events:
+            self.poller.unregister(sentinel)
+            self.ticker.on_exit(time.monotonic(), self.stopping)
+
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
-                      self.next_watch, self.ops.next_deadline()]
+                      self.next_watch, self.ops.next_deadline(),
+                      self.ticker and self.ticker.restart_at]
         if self.exec_ttl:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
@@ -178,6 +183,8 @@ class Master:
             self._cut_off_overdue(now)
         if not self.stopping:
             self.workers.start_due(now)
+            if self.ticker is not None and self.ticker.start_due(now):
+                self.poller.register(self.ticker.sentinel, zmq.POLLIN)
             if self.next_watch is not None and now >= self.next_watch:
                 self.next_watch = now + self.config.pool.supervisor.watch_tick
                 self.workers.watch(now)
@@ -241,9 +248,13 @@ class Master:
         self.frontend.send_multipart([client, req_id, status, body])
 
     def _reply_error(self, request: Request, error: type, message: str) -> None:
+        if type(request.origin) is TickJob:
+            self.ticker.finished(request.origin, False, f"{error.code}: {message}")
+            return
         client, req_id = request.origin
         self._send_client(client, req_id, wire.ERR, wire.error_body(error.code, message))
         self.ops.request_failed(request, error.code)
+
 
     def _refuse_queued(self, error: type, message: str) -> None:
         for request in self.pool.drain_queue():
@@ -268,10 +279,13 @@ class Master:
             return
         worker, finished, following = outcome
         if status == wire.ERR:
-            body = self._log_handler_error(worker.id, worker.pid, finished, body)
-        client, req_id = finished.origin
-        self._send_client(client, req_id, status, body)
-        self.ops.request_done(finished, status, time.monotonic())
+            body = log_handler_error(worker.id, worker.pid, finished.handler, body)
+        if type(finished.origin) is TickJob:
+            self.ticker.finished(finished.origin, status == wire.OK, "the handler raised")
+        else:
+            client, req_id = finished.origin
+            self._send_client(client, req_id, status, body)
+            self.ops.request_done(finished, status, time.monotonic())
         if following is not None:
             self._dispatch(ident, following)
         elif self.stopping and worker.state is State.READY:
@@ -286,17 +300,6 @@ class Master:
                 should_prespawn(worker, time.monotonic(), self.workers.startup):
             self.workers.replace(ident, time.monotonic(), f"{worker.jobs} of {worker.max_jobs} "
                                  f"jobs done (max_jobs {self.max_jobs})", retire_on_ready=False)
-
-    @staticmethod
-    def _log_handler_error(worker_id: int, pid: int | None, request: Request, body: bytes) -> bytes:
-        try:
-            info = json.loads(body)
-            trace = info.pop("traceback", "")
-        except ValueError:
-            return body
-        log.error("worker %d (pid %s) handler %r raised %s: %s\n%s", worker_id, pid,
-                  request.handler.decode(), info.get("type"), info.get("message"), trace.rstrip())
-        return json.dumps(info).encode()
 
     def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
         try:
@@ -318,6 +321,9 @@ class Master:
                 self.config.pool.num_workers:
             self.ready_announced = True
             log.info("pool ready: %d workers", self.config.pool.num_workers)
+            if self.ticker is not None:
+                self.ticker.start()
+                self.poller.register(self.ticker.sentinel, zmq.POLLIN)
 
     def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
         try:
@@ -347,16 +353,9 @@ class Master:
     # --- signals ---
 
     def _on_signals(self) -> None:
-        try:
-            while self.wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
-        while self.signals:
-            signum = self.signals.popleft()
-            name = signal.Signals(signum).name
-            log.info("received %s", name)
-            getattr(self, f"_handle_{name[3:].lower()}")()
+        for name in self.signals.pending():
+            log.info("received SIG%s", name)
+            getattr(self, f"_handle_{name.lower()}")()
 
     def _handle_term(self) -> None:
         self._stop(graceful=True)
@@ -386,6 +385,8 @@ class Master:
         if self.stopping and graceful:
             return
         self.stopping = True
+        if self.ticker is not None:
+            self.ticker.stop()
         if not graceful:
             self.workers.kill_all()
             self._refuse_queued(NotRunning, "the master stopped immediately")

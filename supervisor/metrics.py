@@ -76,11 +76,11 @@ class Metrics:
         if self._exporter is not None:
             self._exporter.restarts.labels(reason).inc()
 
-    def tick(self, schedule: str, outcome: str) -> None:
-        """One tick of `schedule` ended as `outcome` (delivered, failed, skipped: REASON, ...)."""
-        self.ticks[schedule, outcome] += 1
+    def tick(self, schedule: str, outcome: str, count: int = 1) -> None:
+        """`count` ticks of `schedule` ended as `outcome` (delivered, failed, overlap, late...)."""
+        self.ticks[schedule, outcome] += count
         if self._exporter is not None:
-            self._exporter.ticks.labels(schedule, outcome).inc()
+            self._exporter.ticks.labels(schedule, outcome).inc(count)
 
     def keepalive(self, result: str) -> None:
         """One keepalive report ended as `result` (ok, rejected, unreachable, ...)."""

@@ -27,6 +27,8 @@ log = logging.getLogger("supervisor.ticker")
 
 # A scheduler that dies sooner than this after starting is restarted after a pause.
 _RESTART_PAUSE = 1.0
+# Schedules are anchored this far ahead, so tick 0 is not late while the scheduler starts.
+_START_LEAD = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,13 @@ class TickJob:
 
 class Ticker:
     def __init__(self, config: Config, pool: Pool, context: zmq.Context,
-                 dispatch: Callable[[bytes, Request], None]) -> None:
+                 dispatch: Callable[[bytes, Request], None],
+                 record: Callable[[str, str, int], None]) -> None:
+        """Bind the tick socket; the scheduler starts with `start()` once the pool is ready."""
         self.config = config
         self.pool = pool
         self.dispatch = dispatch
+        self.record = record
         self.schedules = {s.name: s for s in config.schedules}
         self.stats: dict[str, TickStats] = {}
         self.running: Counter[str] = Counter()
@@ -55,8 +60,8 @@ class Ticker:
         self.specs: list[dict] = []
 
     def start(self) -> None:
-        """Anchor every schedule at now and start the scheduler process."""
-        anchor = time.time()
+        """Anchor every schedule just ahead of now and start the scheduler process."""
+        anchor = time.time() + _START_LEAD
         for schedule in self.schedules.values():
             spec = {"name": schedule.name, "every": schedule.every, "cron": schedule.cron,
                     "anchor": anchor}
@@ -90,10 +95,12 @@ class Ticker:
             return
         stats.received(tick)
         schedule = self.schedules[tick.schedule]
+        if tick.missed:
+            self.record(tick.schedule, "late", tick.missed)
         if schedule.overlap == "skip" and self.running[tick.schedule]:
-            stats.skip("overlap")
+            self._skip(tick.schedule, "overlap")
         elif not self.pool.idle:
-            stats.skip("no_free_worker")
+            self._skip(tick.schedule, "no_free_worker")
         else:
             body = json.dumps({"tick": tick.tick}).encode()
             context = json.dumps({"lastTick": tick.last_tick, "schedule": tick.schedule,
@@ -105,14 +112,20 @@ class Ticker:
             self.running[tick.schedule] += 1
             self.dispatch(worker.ident, request)
 
+    def _skip(self, schedule: str, reason: str) -> None:
+        self.stats[schedule].skip(reason)
+        self.record(schedule, reason, 1)
+
     def finished(self, job: TickJob, ok: bool, detail: str = "") -> None:
         """A tick's request ended: delivered, or failed (handler error, worker lost...)."""
         self.running[job.schedule] -= 1
         stats = self.stats[job.schedule]
         if ok:
             stats.deliver()
+            self.record(job.schedule, "delivered", 1)
         else:
             stats.fail()
+            self.record(job.schedule, "failed", 1)
             log.warning("tick %d of schedule %r failed: %s", job.tick, job.schedule, detail)
 
     # --- the scheduler process ---
@@ -129,10 +142,13 @@ class Ticker:
                     code, pause)
         self.restart_at = now + pause
 
-    def start_due(self, now: float) -> None:
-        if self.restart_at is not None and now >= self.restart_at:
-            self.restart_at = None
-            self._spawn()
+    def start_due(self, now: float) -> bool:
+        """Restart the scheduler if its pause is over; True when it was restarted."""
+        if self.restart_at is None or now < self.restart_at:
+            return False
+        self.restart_at = None
+        self._spawn()
+        return True
 
     def stop(self) -> None:
         self.restart_at = None

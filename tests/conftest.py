@@ -1,4 +1,6 @@
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -28,12 +30,10 @@ def start_master():
     """Start masters for a test; each is stopped and its files removed afterwards."""
     started: list[MasterProcess] = []
 
-    def start(ready: bool = True, config: dict | None = None, **overrides) -> MasterProcess:
-        import tempfile
-        from pathlib import Path
-
+    def start(ready: bool = True, config: dict | None = None, env: dict | None = None,
+              **overrides) -> MasterProcess:
         run_dir = Path(tempfile.mkdtemp(prefix="sv-run-")) / "run"
-        master = MasterProcess(config or base_config(run_dir, **overrides))
+        master = MasterProcess(config or base_config(run_dir, **overrides), env=env)
         started.append(master)
         return master.wait_ready() if ready else master
 

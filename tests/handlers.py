@@ -63,3 +63,15 @@ def hoard(payload: Payload) -> dict:
     for block in _HELD[-1:]:
         block[:: 4096] = b"x" * len(block[:: 4096])
     return {"pid": os.getpid(), "held_mb": 10 * len(_HELD)}
+
+
+def record_tick(payload: Payload) -> str:
+    """Appends what a tick looked like on arrival to $TICK_LOG; sleeps $TICK_SLEEP seconds."""
+    import json
+
+    received = time.time()
+    with open(os.environ["TICK_LOG"], "a") as log:
+        log.write(json.dumps({"body": payload.json(), "context": payload.context,
+                              "received": received, "pid": os.getpid()}) + "\n")
+    time.sleep(float(os.environ.get("TICK_SLEEP", "0")))
+    return "OK"

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.support import ROOT, MasterProcess, base_config
+from tests.support import ROOT, base_config
 
 
 class Datagrams:
@@ -62,23 +59,6 @@ class Datagrams:
 
     def close(self) -> None:
         self.sock.close()
-
-
-@pytest.fixture
-def launch():
-    """Start `supervisor run` with extra environment; everything is stopped afterwards."""
-    started: list[MasterProcess] = []
-
-    def start(env: dict | None = None, ready: bool = True, **overrides) -> MasterProcess:
-        run_dir = Path(tempfile.mkdtemp(prefix="sv-run-")) / "run"
-        master = MasterProcess(base_config(run_dir, **overrides), env=env)
-        started.append(master)
-        return master.wait_ready() if ready else master
-
-    yield start
-    for master in started:
-        master.stop()
-        shutil.rmtree(master.dir, ignore_errors=True)
 
 
 def write_config(directory: Path, **overrides) -> Path:

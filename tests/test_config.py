@@ -142,3 +142,24 @@ def test_check_accepts_the_shipped_config():
     result = _cli("check", "-c", "conf/supervisor.yaml")
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+SCHEDULE_BAD = {
+    "ticker: {interval: -1s, handler: tick}": "ticker.interval: expected a duration",
+    "ticker: {interval: 1x, handler: tick}": "ticker.interval: expected a duration",
+    "schedules: [{name: a, cron: '61 * * * * *', handler: tick}]": "schedules[0].cron:",
+    "schedules: [{name: a, cron: '* * * * *', handler: tick}]": "expected 6 cron fields",
+    "schedules: [{name: a, every: 1s, handler: nope}]": "schedules[0].handler: names unknown",
+    "schedules: [{name: a, handler: tick}]": "expected exactly one of 'every' or 'cron'",
+    "schedules: [{name: a, every: 1s, handler: tick, overlap: maybe}]": "expected one of skip",
+}
+
+
+@pytest.mark.parametrize("text", sorted(SCHEDULE_BAD))
+def test_bad_schedules_fail_check_with_one_line(tmp_path, text):
+    path = write(tmp_path, f"handlers: {{tick: 'workers.ticker:on_tick'}}\n{text}\n")
+    result = _cli("check", "-c", str(path))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"supervisor: {path}: ")
+    assert SCHEDULE_BAD[text] in result.stderr

@@ -119,7 +119,7 @@ def test_control_socket_is_private_and_survives_bad_requests(start_master):
         b"{not json": "BadRequest",
         b"\xff\xfe": "BadRequest",
         b"[1, 2]": "BadRequest",
-        b'{"command": "launch-missiles"}': "UnknownCommand",
+        b'{"command": "start_master-missiles"}': "UnknownCommand",
         b'{"command": "scale", "args": []}': "BadRequest",
         b'{"command": "scale", "args": {"delta": "many"}}': "BadRequest",
         b'{"command": "scale", "args": {"workers": 100000}}': "BadRequest",
@@ -162,9 +162,9 @@ def test_scale_reset_and_stop_over_control(start_master):
     assert master.wait_exit(10) == 0
 
 
-def test_status_exit_codes_follow_health(launch, tmp_path):
+def test_status_exit_codes_follow_health(start_master, tmp_path):
     marker = tmp_path / "broken"
-    master = launch(env={"FLAKY_MARKER": str(marker)}, pool={"num_workers": 1},
+    master = start_master(env={"FLAKY_MARKER": str(marker)}, pool={"num_workers": 1},
                     handlers={"ok": "tests.flaky_import:ok"})
     healthy = cli("status", "-c", str(master.config_path))
     assert healthy.returncode == 0, healthy.stdout

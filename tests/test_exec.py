@@ -104,7 +104,7 @@ def test_queue_full_and_no_free_workers(start_master):
         replies = {}
         started = time.monotonic()
         while len(replies) < 6:
-            assert client._poller.poll(5000), "a request was left without an answer"
+            assert client._sock.poll(5000), "a request was left without an answer"
             req_id, status, body = sock.recv_multipart()
             replies[req_id[0]] = (status, json.loads(body))
         elapsed = time.monotonic() - started
@@ -122,7 +122,7 @@ def test_sigkill_mid_request_gives_worker_lost(start_master):
         master.wait_for(r"stdout: sleeping 30s")
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
-        assert client._poller.poll(1000)
+        assert client._sock.poll(1000)
         req_id, status, body = client._sock.recv_multipart()
         assert time.monotonic() - killed < 1.0
         assert (req_id, status, json.loads(body)["code"]) == (b"slow", b"err", WorkerLost.code)

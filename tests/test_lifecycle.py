@@ -25,7 +25,7 @@ def _collect(client: Client, count: int, timeout: float) -> dict[int, tuple[byte
     deadline = time.monotonic() + timeout
     while len(replies) < count:
         wait = deadline - time.monotonic()
-        assert wait > 0 and client._poller.poll(int(wait * 1000)), \
+        assert wait > 0 and client._sock.poll(int(wait * 1000)), \
             f"only {len(replies)} of {count} answers"
         req_id, status, body = client._sock.recv_multipart()
         replies[int.from_bytes(req_id, "big")] = (status, json.loads(body))

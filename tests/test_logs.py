@@ -12,10 +12,10 @@ def _text(path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def test_sigusr1_reopens_a_moved_log_file(launch, tmp_path):
+def test_sigusr1_reopens_a_moved_log_file(start_master, tmp_path):
     log_file = tmp_path / "logs" / "supervisor.log"
     log_file.parent.mkdir()
-    master = launch(ready=False, server={"log": {"level": "info", "file": str(log_file)}})
+    master = start_master(ready=False, server={"log": {"level": "info", "file": str(log_file)}})
     wait_until(lambda: "pool ready" in _text(log_file))
     rotated = log_file.with_suffix(".log.1")
     log_file.rename(rotated)
@@ -33,8 +33,8 @@ def test_sigusr1_reopens_a_moved_log_file(launch, tmp_path):
     assert master.lines == [], "with a log file nothing goes to stderr"
 
 
-def test_json_lines_carry_process_and_pid(launch):
-    master = launch(server={"log": {"level": "info", "format": "json"}})
+def test_json_lines_carry_process_and_pid(start_master):
+    master = start_master(server={"log": {"level": "info", "format": "json"}})
     with Client(master.endpoint) as client:
         client.exec("talk")
     master.wait_for(r"a warning from the handler")
@@ -48,9 +48,9 @@ def test_json_lines_carry_process_and_pid(launch):
     assert master.worker_pids()[worker_id] == int(warning["pid"])
 
 
-def test_text_lines_leave_timestamps_to_journald(launch):
-    plain = launch()
+def test_text_lines_leave_timestamps_to_journald(start_master):
+    plain = start_master()
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \[master \d+\]", plain.lines[0])
-    journald = launch(env={"JOURNAL_STREAM": "8:12345"})
+    journald = start_master(env={"JOURNAL_STREAM": "8:12345"})
     assert all(re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) \[", line)
                for line in journald.lines), journald.lines[:3]

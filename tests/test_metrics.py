@@ -116,12 +116,12 @@ def test_bad_metrics_address_is_a_config_error(tmp_path):
     assert "metrics.address: expected HOST:PORT, got 'localhost'" in result.stderr
 
 
-def test_metrics_address_in_use_stops_the_start(launch):
+def test_metrics_address_in_use_stops_the_start(start_master):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        master = launch(ready=False, metrics={"address": f"127.0.0.1:{port}"})
+        master = start_master(ready=False, metrics={"address": f"127.0.0.1:{port}"})
         assert master.wait_exit(15) == 1
     master.wait_for(rf"metrics.address '127.0.0.1:{port}': .*in use")
     assert master.count(r"pool ready") == 0

@@ -17,12 +17,12 @@ from tests.ops_support import Datagrams
 from tests.support import ROOT, wait_until
 
 
-def test_notify_protocol_as_systemd_sees_it(launch, tmp_path):
+def test_notify_protocol_as_systemd_sees_it(start_master, tmp_path):
     """READY=1 after the workers, watchdog at half the period, reload and stop, SIGSTOP."""
     manager = Datagrams(tmp_path / "notify.sock")
     gate = tmp_path / "gate"
     try:
-        master = launch(env={"NOTIFY_SOCKET": str(manager.path), "WATCHDOG_USEC": "1000000",
+        master = start_master(env={"NOTIFY_SOCKET": str(manager.path), "WATCHDOG_USEC": "1000000",
                              "GATE_FILE": str(gate)},
                         ready=False, handlers={"passed": "tests.gate:passed"})
         master.wait_count(r"\[worker \d+ \d+\] stdout: waiting at the gate", 2)

@@ -23,7 +23,7 @@ def _whoami_counts(endpoint: str, total: int, clients: int = 2) -> dict[int, int
                 sock.send_multipart([sent.to_bytes(4, "big"), b"whoami", b""])
                 sent += 1
                 in_flight += 1
-            assert client._poller.poll(10000), "a request was left without an answer"
+            assert client._sock.poll(10000), "a request was left without an answer"
             _, status, body = sock.recv_multipart()
             in_flight -= 1
             assert status == b"ok", body

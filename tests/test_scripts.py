@@ -1,6 +1,7 @@
 """The README's two commands and the CI entry point, run as a user runs them."""
 
 import os
+from datetime import datetime
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,11 @@ def test_scripts_run_serves_and_ctrl_c_leaves_nothing():
                                 cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                                 text=True, timeout=30)
         assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
+        master.wait_for(r"workers.ticker: tick 2 ", timeout=10)
+        stamps = [datetime.strptime(master.wait_for(rf"^(\S+ \S+) .*workers.ticker: tick {n} ")
+                                    .group(1), "%Y-%m-%d %H:%M:%S,%f") for n in range(3)]
+        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        assert all(0.8 < gap < 1.2 for gap in gaps), gaps
         os.killpg(master.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert master.wait_exit(30) == 0
         wait_until(lambda: gone(children), timeout=2)
