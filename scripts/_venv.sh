@@ -10,8 +10,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 STAMP=".venv/.installed$EXTRAS"
 if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".$EXTRAS"
+    echo "installing zmq-supervisor$EXTRAS into .venv ..." >&2
+    if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+           .venv/bin/python -m pip install -q -e ".$EXTRAS"; } >.venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,10 +1,11 @@
 """The README's two commands and the CI entry point, run as a user runs them."""
 
+import itertools
 import os
-from datetime import datetime
 import signal
 import subprocess
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from tests.support import ROOT, MasterProcess, gone, wait_until
@@ -26,7 +27,7 @@ def test_scripts_run_serves_and_ctrl_c_leaves_nothing():
         master.wait_for(r"workers.ticker: tick 2 ", timeout=10)
         stamps = [datetime.strptime(master.wait_for(rf"^(\S+ \S+) .*workers.ticker: tick {n} ")
                                     .group(1), "%Y-%m-%d %H:%M:%S,%f") for n in range(3)]
-        gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
         assert all(0.8 < gap < 1.2 for gap in gaps), gaps
         os.killpg(master.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert master.wait_exit(30) == 0

@@ -1,5 +1,6 @@
 """Ticks through a real master, scheduler process and workers."""
 
+import itertools
 import json
 import os
 import signal
@@ -44,7 +45,7 @@ def test_ticks_every_100ms_without_gaps_or_drift(start_master, tmp_path):
     ticks = _ticks(log)[:31]
     assert [t["body"]["tick"] for t in ticks] == list(range(31))
     assert ticks[0]["context"]["lastTick"] is None
-    for previous, current in zip(ticks, ticks[1:], strict=False):
+    for previous, current in itertools.pairwise(ticks):
         assert current["context"]["lastTick"] == previous["context"]["scheduledAt"]
         assert abs(current["context"]["scheduledAt"] - previous["context"]["scheduledAt"]
                    - 0.1) < 1e-6
@@ -114,7 +115,7 @@ def test_stopped_scheduler_coalesces_missed_ticks(start_master, tmp_path):
 
 
 def test_cron_every_two_seconds_fires_on_even_seconds(start_master, tmp_path):
-    master, log = _start(start_master, tmp_path, {
+    _master, log = _start(start_master, tmp_path, {
         "ticker": None,
         "schedules": [{"name": "even", "cron": "*/2 * * * * *", "handler": "tick"}]})
     started = time.time()
