@@ -240,9 +240,13 @@ class Master:
         try:
             self.backend.send_multipart([ident, request.handler, request.body, request.context])
         except zmq.ZMQError:
-            log.warning("worker %s is unreachable; its request waits for another worker",
+            log.warning("worker %s is unreachable; its request goes to another worker",
                         ident.decode())
+            self.pool.abandon(ident)
             self.workers.kill(ident)
+            worker = self.pool.submit(request, time.monotonic())
+            if worker is not None:
+                self._dispatch(worker.ident, request)
 
     def _send_client(self, client: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
         self.frontend.send_multipart([client, req_id, status, body])

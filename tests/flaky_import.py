@@ -1,9 +1,18 @@
-"""A handler module that exits at import while its marker file exists (fails at start)."""
+"""A handler module that fails at import while its marker file exists.
+
+The marker's content picks how: `raise` raises (a handler load error), anything
+else exits the process (a worker that dies at start).
+"""
 
 import os
 import sys
+from pathlib import Path
 
-if os.path.exists(os.environ.get("FLAKY_MARKER", "/nonexistent")):
+_MARKER = Path(os.environ.get("FLAKY_MARKER", "/nonexistent"))
+
+if _MARKER.exists():
+    if _MARKER.read_text() == "raise":
+        raise RuntimeError("broken on purpose")
     sys.exit(3)
 
 
