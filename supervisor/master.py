@@ -67,7 +67,8 @@ class Master:
             self.ops.start()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
-            self.workers = Workers(self.config, self.pool, self.backend, self.poller)
+            self.workers = Workers(self.config, self.pool, self.backend, self.poller,
+                                   self.ops.metrics.restart)
             if self.config.schedules:
                 self.ticker = Ticker(self.config, self.pool, self.context, self._dispatch,
                                      self.ops.metrics.tick)
@@ -346,7 +347,6 @@ class Master:
 
     def _on_exit(self, ident: bytes) -> None:
         worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
-        self.ops.worker_exited(worker, code)
         if worker is not None and worker.request is not None:
             self._reply_error(worker.request, WorkerLost,
                               f"worker {worker.id} (pid {worker.pid}) exited with code {code} "

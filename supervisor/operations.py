@@ -21,7 +21,7 @@ from supervisor import __version__, wire
 from supervisor.control import CommandError, ControlServer
 from supervisor.metrics import Metrics, WorkerView
 from supervisor.notify import START_SOCKET_ENV, Notifier, Watchdog
-from supervisor.pool import Request, State, Worker
+from supervisor.pool import Request, State
 from supervisor.snapshot import CpuSampler, pool_counts, summary, worker_rows
 
 if TYPE_CHECKING:
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("supervisor.operations")
 
-# A worker that leaves sooner than this after becoming ready failed to start (see workers.py).
-START_GRACE = 1.0
 STATUS_EVERY = 1.0
 MAX_WORKERS = 1024
 
@@ -146,25 +144,6 @@ class Operations:
         """The master answered `request` with an error of its own (`code`)."""
         seconds = time.monotonic() - request.started if request.started else None
         self.metrics.request(request.handler.decode("utf-8", "replace"), code, seconds)
-
-    def worker_exited(self, worker: Worker | None, code: Any) -> None:
-        """Count a restart when the worker's slot gets (or already has) a replacement."""
-        workers = self.master.workers
-        if worker is None or self.master.stopping:
-            return
-        holder = workers.slots.get(worker.id)
-        if worker.id not in workers.pending and holder in (None, worker.ident):
-            return
-        if worker.state is State.STOPPING:
-            reason = "reset" if self.reload_at is not None else "recycle"
-        elif worker.pid is None or (isinstance(code, int) and code >= 0
-                                    and time.monotonic() - worker.ready_at < START_GRACE):
-            reason = "start_failure"
-        elif isinstance(code, int) and code < 0:
-            reason = "signal"
-        else:
-            reason = "exit"
-        self.metrics.restart(reason)
 
     # --- state ---
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -32,7 +33,9 @@ MIN_HEALTHY_LIFETIME = 1.0
 
 
 class Workers:
-    def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller) -> None:
+    def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller,
+                 count_restart: Callable[[str], None]) -> None:
+        """`count_restart(reason)` is told why each replacement starts (for metrics)."""
         self.config = config
         self.pool = pool
         self.backend = backend
@@ -44,7 +47,7 @@ class Workers:
         self.pending: dict[int, float] = {}
         self.outgoing: dict[int, set[bytes]] = {}
         self.backoff = Backoff()
-        self.restarts: dict[str, int] = {}
+        self._count = count_restart
         self.startup = 0.1
         self.last_failure = ""
         self.sequence = 0
@@ -120,7 +123,7 @@ class Workers:
         if not restart:
             return worker, code
         if worker.state is State.STOPPING:
-            self._count("stopped")
+            self._count("killed")
             self.pending[worker.id] = now
         elif worker.pid is None or (code is not None and code >= 0
                                     and now - worker.ready_at < MIN_HEALTHY_LIFETIME):
@@ -131,9 +134,6 @@ class Workers:
             self._count("crashed")
             self.pending[worker.id] = now
         return worker, code
-
-    def _count(self, reason: str) -> None:
-        self.restarts[reason] = self.restarts.get(reason, 0) + 1
 
     def _failed(self, worker: Worker, code: Any, now: float) -> None:
         was_degraded = self.degraded

@@ -176,7 +176,7 @@ def test_status_exit_codes_follow_health(start_master, tmp_path):
     assert degraded.returncode == 1
     shown = json.loads(degraded.stdout)
     assert shown["state"] == "degraded" and shown["pool"]["degraded"] is True
-    assert shown["restarts"].get("signal") == 1
+    assert shown["restarts"].get("crashed") == 1
     marker.unlink()
     master.wait_for(r"pool healthy again", timeout=15)
     assert cli("status", "-c", str(master.config_path)).returncode == 0

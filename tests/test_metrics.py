@@ -61,7 +61,7 @@ def test_endpoint_follows_requests_queue_workers_and_restarts(start_master):
     assert value(after, "supervisor_queue_length") == 0
 
     os.kill(pids[0], signal.SIGKILL)
-    wait_until(lambda: value(scrape(url), "supervisor_worker_restarts_total", reason="signal")
+    wait_until(lambda: value(scrape(url), "supervisor_worker_restarts_total", reason="crashed")
                == 1, timeout=10, interval=0.1)
 
 
