@@ -58,6 +58,7 @@ class Ticker:
         self.started_at = 0.0
         self.restart_at: float | None = None
         self.specs: list[dict] = []
+        self.stopped = False
 
     def start(self) -> None:
         """Anchor every schedule just ahead of now and start the scheduler process."""
@@ -84,6 +85,8 @@ class Ticker:
     # --- ticks ---
 
     def on_message(self, frames: list[bytes]) -> None:
+        if self.stopped:
+            return
         if len(frames) != 3 or frames[1] != b"tick":
             log.warning("unexpected message from the scheduler: %r", frames[1:2])
             return
@@ -151,6 +154,7 @@ class Ticker:
         return True
 
     def stop(self) -> None:
+        self.stopped = True
         self.restart_at = None
         if self.process is not None:
             self.process.terminate()
