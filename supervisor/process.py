@@ -59,7 +59,7 @@ def start_child(method: str, target: Callable[..., Any], *args: Any, name: str) 
     """Start `target(*args)` in a new process with the chosen start method."""
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["supervisor.worker"])
+        context.set_forkserver_preload(["supervisor.forkserver"])
     process = context.Process(target=target, args=args, name=name, daemon=False)
     process.start()
     return process

@@ -69,6 +69,7 @@ def main(spec: WorkerSpec) -> None:
     """Entry point of a worker process (the target given to multiprocessing)."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runtime = _Runtime()
     signal.signal(signal.SIGTERM, runtime.on_term)
     set_title(f"supervisor: worker {spec.id}")
