@@ -316,6 +316,9 @@ class Master:
         if outcome is None:
             return
         worker, request = outcome
+        if worker.state is State.STOPPING:
+            self.workers.stop(ident)
+            return
         self.workers.on_ready(worker)
         if request is not None:
             self._dispatch(ident, request)

@@ -25,13 +25,15 @@ def should_prespawn(worker: Worker, now: float, startup: float) -> bool:
     """Start `worker`'s successor now, so it is ready before `worker` hits its job cap?
 
     The margin is the jobs `worker` is expected to finish while a successor starts
-    (its own job rate times the measured start-up time, doubled), and at least 10 %
-    of the cap: fast handlers with a small cap need their successor early.
+    (its own job rate times the measured start-up time, four times over, as start-up
+    slows down on a busy machine), and at least a quarter of the cap: fast handlers
+    with a small cap need their successor early. Starting early costs little: the
+    successor serves alongside until the old worker reaches its cap.
     """
     if not worker.max_jobs:
         return False
     rate = worker.jobs / max(now - worker.ready_at, 1e-3)
-    margin = max(math.ceil(rate * startup * 2), worker.max_jobs // 10, 1)
+    margin = max(math.ceil(rate * startup * 4), worker.max_jobs // 4, 1)
     return worker.max_jobs - worker.jobs <= margin
 
 

@@ -70,12 +70,18 @@ class Pool:
         return worker
 
     def ready(self, ident: bytes, pid: int, now: float) -> tuple[Worker, Request | None] | None:
-        """A started worker announced itself; it takes the oldest waiting request if any."""
+        """A started worker announced itself; it takes the oldest waiting request if any.
+
+        One retired while it was starting stays STOPPING and takes nothing.
+        """
         worker = self.workers.get(ident)
-        if worker is None or worker.state is not State.STARTING:
+        if worker is None or worker.pid is not None or \
+                worker.state not in (State.STARTING, State.STOPPING):
             return None
         worker.pid = pid
         worker.last_active = worker.ready_at = now
+        if worker.state is State.STOPPING:
+            return worker, None
         return worker, self._free(worker, now)
 
     def remove(self, ident: bytes) -> Worker | None:

@@ -79,6 +79,15 @@ def test_retire_idle_now_busy_after_its_request():
     assert pool.queue[0].origin == "b"
 
 
+def test_a_worker_retired_while_starting_takes_nothing():
+    pool = Pool()
+    pool.add(0, b"w0", 0)
+    pool.submit(request("waiting"), 0)
+    assert pool.retire(b"w0") is True
+    worker, taken = pool.ready(b"w0", 42, 1)
+    assert (worker.state, taken, len(pool.queue)) == (State.STOPPING, None, 1)
+
+
 def test_stale_events_are_ignored():
     pool = ready_pool(1)
     assert pool.done(b"w0", 0) is None
