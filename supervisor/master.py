@@ -133,15 +133,16 @@ class Master:
                 self._drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
                 self._drain(self.backend, self._on_worker)
+            for fd in events:  # after the replies a dying worker sent, before new requests
+                ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
+                if ident is not None and self.workers.exited(ident):
+                    self._on_exit(ident)
             if self.frontend in events:
                 self._drain(self.frontend, self._on_request)
             if self.signals.fileno() in events:
                 self._on_signals()
             if self.ticker is not None:
                 self._on_ticker(events)
-            for fd in events:
-                if isinstance(fd, int) and fd in self.workers.sentinels:
-                    self._on_exit(self.workers.sentinels[fd])
             self._on_timers(time.monotonic())
             self.ops.after_poll(events, time.monotonic())
             if self.stopping and not self.workers.processes and \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -77,6 +78,11 @@ class Workers:
         self.slots[worker_id] = ident
         log.debug("started worker %d (pid %d)", worker_id, process.pid)
         return ident
+
+    def exited(self, ident: bytes) -> bool:
+        """Has `ident`'s process ended, though its exit is not handled yet? (one poll(2))"""
+        process = self.processes.get(ident)
+        return process is not None and bool(select.select([process.sentinel], [], [], 0)[0])
 
     def next_start(self) -> float | None:
         return min(self.pending.values()) if self.pending else None

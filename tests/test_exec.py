@@ -128,3 +128,14 @@ def test_sigkill_mid_request_gives_worker_lost(start_master):
         assert (req_id, status, json.loads(body)["code"]) == (b"slow", b"err", WorkerLost.code)
         info = json.loads(client.exec("whoami", timeout=10))
     assert info["id"] == 0 and info["pid"] != victim
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_other_start_methods_serve_and_restart(start_master, method):
+    master = start_master(pool={"num_workers": 1, "start_method": method})
+    with Client(master.endpoint) as client:
+        first = json.loads(client.exec("whoami"))
+        os.kill(first["pid"], signal.SIGKILL)
+        master.wait_for(rf"worker 0 \(pid {first['pid']}\) exited unexpectedly")
+        second = json.loads(client.exec("whoami", timeout=10))
+    assert (first["id"], second["id"]) == (0, 0) and first["pid"] != second["pid"]
