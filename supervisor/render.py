@@ -6,6 +6,7 @@ Both take the dicts the control socket returns (see `supervisor.snapshot`), so
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 WIDTH = 100
@@ -61,6 +62,17 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
 
 
+def _schedule(stats: dict) -> str:
+    """One schedule's tick accounting, e.g. `12 delivered, 0 failed, skipped 3 overlap`."""
+    skipped = {k: v for k, v in stats.get("skipped", {}).items() if v}
+    text = f"{stats.get('delivered', 0)} delivered, {stats.get('failed', 0)} failed"
+    if skipped:
+        text += ", skipped " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))
+    if stats.get("nextDue"):
+        text += f", next in {duration(max(0.0, stats['nextDue'] - time.time()))}"
+    return text
+
+
 def status_text(status: dict[str, Any]) -> str:
     """`supervisor status`: one labelled line per part, schedules one line each."""
     pool = status["pool"]
@@ -75,9 +87,8 @@ def status_text(status: dict[str, Any]) -> str:
     if pool.get("last_failure"):
         lines.append(f"failing    {pool['last_failure']}")
     schedules = status.get("schedules") or {}
-    for name, counts in sorted(schedules.items()):
-        shown = _counts(counts) if all(isinstance(v, int) for v in counts.values()) else counts
-        lines.append(f"schedule   {name}: {shown}")
+    for name, stats in sorted(schedules.items()):
+        lines.append(f"schedule   {name}: {_schedule(stats)}")
     keepalive = status.get("keepalive") or {}
     state = "enabled" if keepalive.get("enabled") else "disabled"
     results = keepalive.get("results")
