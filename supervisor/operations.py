@@ -1,4 +1,4 @@
-"""The master's operations layer: control socket, systemd notify and watchdog, metrics.
+"""The master's operations layer: control socket, systemd notify and watchdog, metrics, keepalive.
 
 `Master` owns one `Operations` and calls a handful of hooks from its loop
 (`start`, `after_poll`, `next_deadline`, the request/exit hooks, `close`).
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from supervisor import __version__, wire
+from supervisor import __version__, access, wire
 from supervisor.control import CommandError, ControlServer
+from supervisor.liveness import Liveness
 from supervisor.metrics import Metrics, WorkerView
 from supervisor.notify import START_SOCKET_ENV, Notifier, Watchdog
 from supervisor.pool import Request, State, Worker
@@ -59,6 +60,8 @@ class Operations:
         self.reload_at: float | None = None
         self.status_text = ""
         self.status_sent_at = 0.0
+        config = master.config
+        self.liveness = Liveness(master) if config.keepalive_enabled and config.tars else None
 
     # --- life cycle ---
 
@@ -68,13 +71,23 @@ class Operations:
             "status": self.cmd_status, "workers": self.cmd_workers, "reset": self.cmd_reset,
             "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping})
         self.master.poller.register(self.control.socket, zmq.POLLIN)
+        if self.liveness is not None:
+            self.control.commands["keepalive"] = self.liveness.command
+            self.add_status("keepalive", self.liveness.status)
         try:
             self.metrics.start()
         except (OSError, ValueError) as exc:
             raise StartupError(f"metrics.address {self.metrics.address!r}: {exc}") from None
         self.notifier.status("starting")
 
+    def guard(self, sock: zmq.Socket) -> None:
+        """Before the listen socket binds: refuse tcp peers outside `server.allow` (Tars allow)."""
+        access.guard(self.master.context, sock, self.master.config.listen,
+                     self.master.config.allow)
+
     def close(self) -> None:
+        if self.liveness is not None:
+            self.liveness.close()
         if not self.announced_stopping:
             self.notifier.stopping()
         if self.control is not None:
@@ -93,6 +106,8 @@ class Operations:
     def next_deadline(self) -> float | None:
         """When the loop must wake for us: the next watchdog ping or a pending STATUS."""
         candidates = [self.watchdog.next_deadline()]
+        if self.liveness is not None:
+            candidates.append(self.liveness.next_deadline())
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -115,6 +130,8 @@ class Operations:
         if master.stopping and not self.announced_stopping:
             self.announced_stopping = True
             self.notifier.stopping()
+        if self.liveness is not None:
+            self.liveness.after_poll(events, now)
         if self.watchdog.due(now):
             self.notifier.send(WATCHDOG=1)
         if self.notifier.enabled and now - self.status_sent_at >= STATUS_EVERY:
