@@ -13,7 +13,7 @@ EXIT_NOT_RUNNING = 3
 
 
 def _load(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(args.config)
+    return config_module.load(args.config, tars_config=args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -182,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("-c", "--config", help="config file (default: $SUPERVISOR_CONFIG, "
                                                 "else conf/supervisor.yaml)")
+        sub.add_argument("--tars", metavar="TARSCONF", help="Tars server conf (overrides the "
+                                                           "config's tars.config)")
         sub.set_defaults(func=handler)
         return sub
 

@@ -6,6 +6,7 @@ Both take the dicts the control socket returns (see `supervisor.snapshot`), so
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 WIDTH = 100
@@ -97,5 +98,6 @@ def _keepalive_lines(keepalive: dict[str, Any]) -> list[str]:
              f"{_counts(keepalive.get('results') or {})}",
              f"           node {keepalive.get('node')}"]
     if keepalive.get("last_error"):
-        lines.append(f"           last error: {keepalive['last_error']}")
+        lines += textwrap.wrap(f"last error: {keepalive['last_error']}", WIDTH,
+                               initial_indent=" " * 11, subsequent_indent=" " * 13)
     return lines

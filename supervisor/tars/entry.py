@@ -1,7 +1,9 @@
 """`python -m supervisor --config=TARSCONF [start|stop|restart]`: the Tars platform's convention.
 
 The node runs the entry with `--config=<the server conf it wrote>` and then `start` (or nothing,
-which means start), `stop` or `restart`, like the PHP entry of seed 003. The Tars conf says
+which means start), `stop` or `restart`, like the PHP entry of seed 003. Any other command
+(`status`, `workers`, `reset`...) is the `supervisor` command of that name for this server.
+The Tars conf says
 where and how big (see `supervisor.tars.settings`); the YAML says what runs: `$SUPERVISOR_CONFIG`
 if set, else `conf/supervisor.yaml` in the working directory, else in the package's base
 directory (the conf's `basepath`), which then becomes the working directory so that handler
@@ -43,12 +45,17 @@ def yaml_path(tars_path: str, environ: dict[str, str]) -> str:
 def main(argv: Sequence[str]) -> int:
     """Run one platform command; ConfigError propagates (the CLI prints it, exit code 2)."""
     command = argv[1] if len(argv) > 1 else "start"
-    if command not in COMMANDS or len(argv) > 2 or argv[0] == PREFIX:
-        print(f"usage: python -m supervisor {PREFIX}TARSCONF [{'|'.join(COMMANDS)}]",
+    if argv[0] == PREFIX or (command in COMMANDS and len(argv) > 2):
+        print(f"usage: python -m supervisor {PREFIX}TARSCONF [{'|'.join(COMMANDS)}|COMMAND...]",
               file=sys.stderr)
         return 2
     tars_path = os.path.abspath(argv[0][len(PREFIX):])
-    config = config_module.load(yaml_path(tars_path, dict(os.environ)), tars_config=tars_path)
+    yaml = yaml_path(tars_path, dict(os.environ))
+    if command not in COMMANDS:
+        from supervisor.cli import main as cli
+
+        return cli([command, "-c", yaml, "--tars", tars_path, *argv[2:]])
+    config = config_module.load(yaml, tars_config=tars_path)
     timeout = _start_timeout(os.environ.get("SUPERVISOR_START_TIMEOUT"))
     if command in ("stop", "restart"):
         daemon.stop(config)
