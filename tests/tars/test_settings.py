@@ -13,8 +13,10 @@ import yaml
 from supervisor import config as config_module
 from supervisor.access import PeerFilter
 from supervisor.errors import ConfigError
+from supervisor.tars.conf import load, parse_endpoint
+from supervisor.tars.standin import DEFAULT_LISTEN
 from tests.ops_support import cli
-from tests.support import base_config
+from tests.support import ROOT, base_config
 from tests.tars.confs import APP, HTTP, OBJ, SERVER, conf_text, write_conf
 
 
@@ -113,3 +115,12 @@ def test_peer_filter() -> None:
     assert not peers.allows("127.0.0.2")
     with pytest.raises(ValueError, match="not an IP address"):
         PeerFilter(["localhost"])
+
+
+def test_the_example_conf_points_at_the_stand_in_with_two_adapters() -> None:
+    example = load(ROOT / "conf" / "tars.example.conf")
+    assert len(example.adapters) == 2
+    assert example.node == parse_endpoint(DEFAULT_LISTEN + " -t 60000")
+    checked = cli("check", "--tars", str(ROOT / "conf" / "tars.example.conf"))
+    assert checked.returncode == 0, checked.stderr
+    assert "2 workers" in checked.stdout and "listen tcp://127.0.0.1:19401" in checked.stdout
