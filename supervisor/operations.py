@@ -67,13 +67,15 @@ class Operations:
 
     def start(self) -> None:
         """Bind the control socket and the metrics endpoint; after the master's own sockets."""
-        self.control = ControlServer(self.master.context, self.master.config.control_endpoint, {
-            "status": self.cmd_status, "workers": self.cmd_workers, "reset": self.cmd_reset,
-            "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping})
-        self.master.poller.register(self.control.socket, zmq.POLLIN)
+        commands = {"status": self.cmd_status, "workers": self.cmd_workers,
+                    "reset": self.cmd_reset, "stop": self.cmd_stop, "scale": self.cmd_scale,
+                    "ping": self.cmd_ping}
         if self.liveness is not None:
-            self.control.commands["keepalive"] = self.liveness.command
+            commands["keepalive"] = self.liveness.command
             self.add_status("keepalive", self.liveness.status)
+        self.control = ControlServer(self.master.context, self.master.config.control_endpoint,
+                                     commands)
+        self.master.poller.register(self.control.socket, zmq.POLLIN)
         try:
             self.metrics.start()
         except (OSError, ValueError) as exc:

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from supervisor import Client
+from supervisor.control import ControlClient
 from supervisor.tars.standin import Call, StandInNode
 from tests.ops_support import cli
-from tests.support import MasterProcess, wait_until
+from tests.support import MasterProcess, alive, wait_until
 from tests.tars.confs import HTTP, INTERVAL, OBJ, free_port, write_conf
 
 ROUND = 4  # keepAlive calls per round: obj, http, AdminAdapter; the first round adds reportVersion
@@ -73,6 +75,21 @@ def test_reporter_is_its_own_process_and_reports_the_master_pid(start_master, tm
     master.wait_for(r"keepalive reporter exited with code -9; restarting")
     killed_at = time.time()
     assert _resumed(node, killed_at, timeout=3 * INTERVAL).pid == master.pid
+    [restarted] = [p for p in master.descendants()
+                   if " ".join(p.cmdline()).strip() == "supervisor: keepalive"]
+    master.signal(signal.SIGKILL)
+    wait_until(lambda: not alive(restarted.pid), timeout=5)
+
+
+def test_probe_answers_and_ignores_malformed_results(start_master, tmp_path, node) -> None:
+    master = _start(start_master, tmp_path, node)
+    run_dir = yaml.safe_load(master.config_path.read_text())["server"]["run_dir"]
+    with ControlClient(f"ipc://{run_dir}/control.sock") as control:
+        answer = control.call("keepalive", result="bogus", status={"reports": "many", "state": 3})
+        assert answer == {"alive": 2, "pid": master.pid}
+        shown = control.call("status")["keepalive"]
+    assert "bogus" not in shown["results"]
+    assert isinstance(shown["reports"], int) and isinstance(shown["state"], str)
 
 
 def test_a_stopped_master_is_not_reported(start_master, tmp_path, node) -> None:
