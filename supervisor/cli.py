@@ -171,7 +171,8 @@ def cmd_scale(args: argparse.Namespace) -> int:
 def cmd_tars_node(args: argparse.Namespace) -> int:
     from supervisor.tars.standin import main as standin
 
-    return standin(["--listen", args.listen, *(f"--known={name}" for name in args.known or ())])
+    listen = ["--listen", args.listen] if args.listen else []
+    return standin([*listen, *(f"--known={name}" for name in args.known or ())])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -216,8 +217,8 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
     node = commands.add_parser("tars-node", help="run a stand-in Tars node that prints each "
                                "keepalive (for development)")
-    node.add_argument("--listen", default="tcp -h 127.0.0.1 -p 19386",
-                      help="Tars endpoint to listen on (default: tcp -h 127.0.0.1 -p 19386)")
+    node.add_argument("--listen", metavar="ENDPOINT", help="Tars endpoint to listen on "
+                      "(default: tcp -h 127.0.0.1 -p 19386)")
     node.add_argument("--known", action="append", metavar="APP.SERVER",
                       help="answer -1 (unknown server) to every other server")
     node.set_defaults(func=cmd_tars_node)

@@ -3,11 +3,12 @@
 The node runs the entry with `--config=<the server conf it wrote>` and then `start` (or nothing,
 which means start), `stop` or `restart`, like the PHP entry of seed 003. Any other command
 (`status`, `workers`, `reset`...) is the `supervisor` command of that name for this server.
-The Tars conf says
-where and how big (see `supervisor.tars.settings`); the YAML says what runs: `$SUPERVISOR_CONFIG`
-if set, else `conf/supervisor.yaml` in the working directory, else in the package's base
-directory (the conf's `basepath`), which then becomes the working directory so that handler
-modules import from the package. Start and stop are idempotent, as the platform expects.
+
+The Tars conf says where and how big (see `supervisor.tars.settings`); the YAML says what runs:
+`$SUPERVISOR_CONFIG` if set, else `conf/supervisor.yaml` in the working directory, else in the
+package's base directory (the conf's `basepath`), which then becomes the working directory so
+that handler modules import from the package. Start and stop are idempotent, as the platform
+expects: starting a running server or stopping a stopped one says so and exits 0.
 """
 
 from __future__ import annotations
