@@ -1,5 +1,6 @@
-"""Under the Tars platform's conventions: the start/stop scripts, the conf's endpoint, threads and
-allow list, and the stand-in node as `supervisor tars-node`."""
+"""Under the Tars platform's conventions: the start/stop scripts (and the client behaviour their
+draining stop relies on), the conf's endpoint, threads and allow list, and the stand-in node as
+`supervisor tars-node`."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
+import zmq
 
 from supervisor import Client
 from supervisor.control import ControlClient
@@ -130,7 +133,8 @@ def test_stop_script_drains_requests_in_flight(deploy):
     for caller in callers:
         caller.join(timeout=10)
     answers = [results.get_nowait() for _ in range(10)]
-    assert all(isinstance(a, bytes) and json.loads(a)["slept"] == 1 for a in answers), answers
+    assert all(isinstance(a, bytes) and json.loads(a)["slept"] == 1 for a in answers), \
+        [a for a in answers if not isinstance(a, bytes)]
 
 
 def test_start_script_gives_the_reason_when_the_pool_is_late(deploy):
@@ -176,3 +180,26 @@ def test_tars_node_command_prints_each_keepalive():
         if process.poll() is None:
             process.kill()
         process.wait(timeout=5)
+
+
+def test_client_keeps_an_answer_that_came_just_before_the_master_closed():
+    """What the draining stop relies on: the last answers go out, then the master closes."""
+    context = zmq.Context.instance()
+    server = context.socket(zmq.ROUTER)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer_then_close() -> None:
+        ident, req_id, _handler, _body = server.recv_multipart()
+        server.send_multipart([ident, req_id, b"ok", b"last answer"])
+        server.close(linger=1000)
+
+    threading.Thread(target=answer_then_close, daemon=True).start()
+    with Client(f"tcp://127.0.0.1:{port}") as client:
+        poll = client._poller.poll
+
+        def late_poll(timeout=None):  # a busy caller: it looks only after the server left
+            time.sleep(0.3)
+            return poll(timeout)
+
+        client._poller.poll = late_poll
+        assert client.exec("echo", b"x", timeout=5) == b"last answer"
