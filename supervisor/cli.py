@@ -13,7 +13,7 @@ EXIT_NOT_RUNNING = 3
 
 
 def _load(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(args.config)
+    return config_module.load(args.config, tars_config=args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -44,6 +44,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.path}: {exc.key}: {exc}") from None
     print(f"{config.path}: OK ({len(config.handlers)} handlers, "
           f"{config.pool.num_workers} workers, {len(config.schedules)} schedules)")
+    if config.tars is not None:
+        print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
+              f"{len(config.tars.adapters)} adapters, node {config.tars.node})")
     return 0
 
 
@@ -165,6 +168,13 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tars_node(args: argparse.Namespace) -> int:
+    from supervisor.tars.standin import main as standin
+
+    listen = ["--listen", args.listen] if args.listen else []
+    return standin([*listen, *(f"--known={name}" for name in args.known or ())])
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="supervisor", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -173,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("-c", "--config", help="config file (default: $SUPERVISOR_CONFIG, "
                                                 "else conf/supervisor.yaml)")
+        sub.add_argument("--tars", metavar="TARSCONF", help="Tars server conf (overrides the "
+                                                           "config's tars.config)")
         sub.set_defaults(func=handler)
         return sub
 
@@ -203,11 +215,24 @@ def parser() -> argparse.ArgumentParser:
     command("reset", cmd_reset, "replace every worker; no request fails (like SIGHUP)")
     scale = command("scale", cmd_scale, "set the pool size: N, +N or -N workers")
     scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
+    node = commands.add_parser("tars-node", help="run a stand-in Tars node that prints each "
+                               "keepalive (for development)")
+    node.add_argument("--listen", metavar="ENDPOINT", help="Tars endpoint to listen on "
+                      "(default: tcp -h 127.0.0.1 -p 19386)")
+    node.add_argument("--known", action="append", metavar="APP.SERVER",
+                      help="answer -1 (unknown server) to every other server")
+    node.set_defaults(func=cmd_tars_node)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].startswith("--config="):  # the Tars platform's calling convention
+        from supervisor.tars.entry import main as tars_entry
+
+        args = argparse.Namespace(func=lambda _: tars_entry(argv))
+    else:
+        args = parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as exc:

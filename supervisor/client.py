@@ -23,6 +23,11 @@ class Client:
     Every call ends in a result or a typed error from `supervisor.errors`: the
     master's answer, `ExecTimeout` when `timeout` passes, or `NotRunning` when no
     master is there or the connection drops while waiting.
+
+    A call first waits (up to `connect_timeout`) for a connection whose handshake
+    succeeded, as ZMQ_IMMEDIATE would; that option itself is off because it drops
+    answers that arrived but were not read yet when the connection closes, which is
+    what a master does right after answering the last requests of a graceful stop.
     """
 
     def __init__(self, endpoint: str, *, context: zmq.Context | None = None,
@@ -32,9 +37,10 @@ class Client:
         self._context = context or zmq.Context.instance()
         self._sock = self._context.socket(zmq.DEALER)
         self._sock.linger = 0
-        self._sock.immediate = True
         self._sock.sndtimeo = int(connect_timeout * 1000)
-        self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        self._connected = False
         self._poller = zmq.Poller()
         self._poller.register(self._sock, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
@@ -50,7 +56,7 @@ class Client:
         frames = [req_id, handler.encode(), body.encode() if isinstance(body, str) else body]
         if context:
             frames.append(json.dumps(context).encode())
-        self._drain_monitor()
+        self._await_connection()
         try:
             self._sock.send_multipart(frames)
         except zmq.Again:
@@ -60,22 +66,43 @@ class Client:
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = dict(self._poller.poll(None if wait is None else int(wait * 1000) + 1))
-            if self._sock in events:
-                reply = self._sock.recv_multipart()
-                if len(reply) == 3 and reply[0] == req_id:
-                    if reply[1] == wire.OK:
-                        return reply[2]
-                    raise wire.decode_error(reply[2])
-                continue
+            if self._sock in events and (reply := self._take(req_id)) is not None:
+                return reply
             if self._monitor in events and self._drain_monitor():
+                # An answer that came in before the connection closed is still queued.
+                if (reply := self._take(req_id)) is not None:
+                    return reply
                 raise NotRunning(f"the connection to {self.endpoint} dropped while waiting")
             if deadline is not None and time.monotonic() >= deadline:
                 raise ExecTimeout(f"no answer from {handler!r} within {timeout:g}s")
 
+    def _take(self, req_id: bytes) -> bytes | None:
+        """Read what has arrived: the answer to `req_id` (or its error), else None."""
+        while self._sock.poll(0):
+            reply = self._sock.recv_multipart()
+            if len(reply) == 3 and reply[0] == req_id:
+                if reply[1] == wire.OK:
+                    return reply[2]
+                raise wire.decode_error(reply[2])
+        return None
+
+    def _await_connection(self) -> None:
+        self._drain_monitor()
+        deadline = time.monotonic() + self.connect_timeout
+        while not self._connected:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._monitor.poll(int(left * 1000) + 1):
+                raise NotRunning(f"cannot connect to {self.endpoint} within "
+                                 f"{self.connect_timeout:g}s")
+            self._drain_monitor()
+
     def _drain_monitor(self) -> bool:
+        """Read connection events; True if the connection dropped since the last call."""
         dropped = False
         while self._monitor.poll(0):
-            dropped |= recv_monitor_message(self._monitor)["event"] == zmq.EVENT_DISCONNECTED
+            event = recv_monitor_message(self._monitor)["event"]
+            dropped |= event == zmq.EVENT_DISCONNECTED
+            self._connected = event == zmq.EVENT_HANDSHAKE_SUCCEEDED
         return dropped
 
     def close(self) -> None:

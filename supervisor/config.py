@@ -11,13 +11,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from supervisor.cron import parse_cron
 from supervisor.errors import ConfigError
 from supervisor.units import parse_duration, parse_size_mb
+
+if TYPE_CHECKING:
+    from supervisor.tars.conf import TarsServerConf
 
 DEFAULT_PATH = "conf/supervisor.yaml"
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -76,6 +79,7 @@ class Config:
     tars_config: str | None = None
     metrics_address: str | None = None
     allow: list[str] = field(default_factory=list)
+    tars: TarsServerConf | None = None
 
     @property
     def worker_endpoint(self) -> str:
@@ -171,6 +175,14 @@ def _host_port(value: Any) -> str:
     return value
 
 
+def _peers(value: Any) -> list[str]:
+    from supervisor.access import check_peers
+
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of IP addresses, got {value!r}")
+    return check_peers(value)
+
+
 def _handler_path(value: Any) -> str:
     text = _string(value)
     module, _, attr = text.partition(":")
@@ -252,7 +264,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 # --- the whole file ---
 
 _SERVER = {"run_dir": ("./run", _string), "listen": (None, _optional(check_endpoint)),
-           "log": (None, _mapping), "allow": (None, _optional(list))}
+           "log": (None, _mapping), "allow": (None, _optional(_peers))}
 _LOG = {"level": ("info", _choice("debug", "info", "warning", "error")),
         "format": ("text", _choice("text", "json")), "file": (None, _optional(_string))}
 _POOL = {"num_workers": (2, _integer()), "max_jobs": (0, _integer()),
@@ -346,12 +358,16 @@ def _build(raw: Any, path: str) -> Config:
         keepalive_interval=keepalive["interval"],
         tars_config=tars["config"],
         metrics_address=metrics["address"],
-        allow=[str(peer) for peer in server["allow"] or []],
+        allow=server["allow"] or [],
     )
 
 
-def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Read, expand and check a config file; raise ConfigError with a one-line message."""
+def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None,
+         tars_config: str | None = None) -> Config:
+    """Read, expand and check a config file and the Tars conf it (or `tars_config`) names.
+
+    Raise ConfigError with a one-line message naming the file and the key or line.
+    """
     environ = dict(os.environ if environ is None else environ)
     path = str(path or environ.get("SUPERVISOR_CONFIG") or DEFAULT_PATH)
     try:
@@ -367,6 +383,9 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc.reason}") from None
     try:
-        return _build(_expand_tree(raw, "", environ), path)
+        config = _build(_expand_tree(raw, "", environ), path)
     except _Invalid as exc:
         raise ConfigError(f"{path}: {exc.key}: {exc}") from None
+    from supervisor.tars.settings import resolve
+
+    return resolve(config, tars_config)

@@ -55,6 +55,7 @@ def start(config: Config, timeout: float) -> int:
     os.makedirs(config.run_dir, mode=0o700, exist_ok=True)
     os.chmod(config.run_dir, 0o700)
     logfile = log_path(config)
+    os.makedirs(os.path.dirname(logfile), exist_ok=True)
     config = dataclasses.replace(config, log=dataclasses.replace(config.log, file=logfile))
     offset = os.path.getsize(logfile) if os.path.exists(logfile) else 0
     listener, address = _listen(config.run_dir)
@@ -147,7 +148,9 @@ def _await_ready(listener: socket.socket, exit_r: int, timeout: float, logfile: 
                       f"{fields.get('STATUS', 'ready')} (log: {logfile})")
                 return EXIT_OK
     print(f"supervisor: the pool was not ready within {timeout:g}s; the master is still "
-          f"starting (see {logfile}, `supervisor status`, `supervisor stop`)", file=sys.stderr)
+          f"starting (`supervisor status`, `supervisor stop`); the end of {logfile}:",
+          file=sys.stderr)
+    print(_tail(logfile, offset), file=sys.stderr)
     return EXIT_FAILURE
 
 

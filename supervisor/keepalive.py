@@ -92,6 +92,8 @@ class KeepAlive:
         self.reports = 0
         self.failures = 0
         self.missed = 0
+        self.rounds = 0
+        self.last_result: str | None = None
 
     @classmethod
     def from_conf(cls, conf: TarsServerConf, **kwargs: Any) -> KeepAlive:
@@ -109,14 +111,17 @@ class KeepAlive:
         """Probe, then reportVersion (until it once succeeded) and keepAlive for each adapter.
 
         True when everything was reported; a failure stops the round at once, since the next
-        adapter would only wait on the same dead node.
+        adapter would only wait on the same dead node. `last_result` says how the round ended:
+        `ok`, `paused`, `rejected` or `unreachable`.
         """
+        self.rounds += 1
         try:
             alive = bool(self._probe())
         except Exception as exc:
             log.debug("keepalive probe raised %s: %s", type(exc).__name__, exc)
             alive = False
         if not alive:
+            self.last_result = "paused"
             self._enter("paused", None)
             return False
         deadline = self._clock() + self.call_timeout
@@ -133,10 +138,12 @@ class KeepAlive:
         except NodeError as exc:
             self.failures += 1
             self.last_error = str(exc)
+            self.last_result = "rejected" if exc.kind == "rejected" else "unreachable"
             self._enter("unreachable", exc)
             return False
         self.reports += 1
         self.last_success = self._wall()
+        self.last_result = "ok"
         self._enter("ok", None)
         return True
 

@@ -80,6 +80,7 @@ class Logs:
             root.removeHandler(self.handler)
             self.handler.close()
         if self.config.file:
+            os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
             handler: logging.Handler = logging.FileHandler(self.config.file, encoding="utf-8")
         else:
             handler = logging.StreamHandler(sys.stderr)

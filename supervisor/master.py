@@ -105,6 +105,7 @@ class Master:
             sock.sndhwm = sock.rcvhwm = 0
         self.backend.bind(self.config.worker_endpoint)
         self.child_logs.bind(self.config.log_endpoint)
+        self.ops.guard(self.frontend)
         self.frontend.bind(self.config.listen)
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)

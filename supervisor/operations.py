@@ -1,4 +1,4 @@
-"""The master's operations layer: control socket, systemd notify and watchdog, metrics.
+"""The master's operations layer: control socket, systemd notify and watchdog, metrics, keepalive.
 
 `Master` owns one `Operations` and calls a handful of hooks from its loop
 (`start`, `after_poll`, `next_deadline`, the request/exit hooks, `close`).
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from supervisor import __version__, wire
+from supervisor import __version__, access, wire
 from supervisor.control import CommandError, ControlServer
+from supervisor.liveness import Liveness
 from supervisor.metrics import Metrics, WorkerView
 from supervisor.notify import START_SOCKET_ENV, Notifier, Watchdog
 from supervisor.pool import Request, State
@@ -57,14 +58,21 @@ class Operations:
         self.reload_at: float | None = None
         self.status_text = ""
         self.status_sent_at = 0.0
+        config = master.config
+        self.liveness = Liveness(master) if config.keepalive_enabled and config.tars else None
 
     # --- life cycle ---
 
     def start(self) -> None:
         """Bind the control socket and the metrics endpoint; after the master's own sockets."""
-        self.control = ControlServer(self.master.context, self.master.config.control_endpoint, {
-            "status": self.cmd_status, "workers": self.cmd_workers, "reset": self.cmd_reset,
-            "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping})
+        commands = {"status": self.cmd_status, "workers": self.cmd_workers,
+                    "reset": self.cmd_reset, "stop": self.cmd_stop, "scale": self.cmd_scale,
+                    "ping": self.cmd_ping}
+        if self.liveness is not None:
+            commands["keepalive"] = self.liveness.command
+            self.add_status("keepalive", self.liveness.status)
+        self.control = ControlServer(self.master.context, self.master.config.control_endpoint,
+                                     commands)
         self.master.poller.register(self.control.socket, zmq.POLLIN)
         try:
             self.metrics.start()
@@ -72,7 +80,14 @@ class Operations:
             raise StartupError(f"metrics.address {self.metrics.address!r}: {exc}") from None
         self.notifier.status("starting")
 
+    def guard(self, sock: zmq.Socket) -> None:
+        """Before the listen socket binds: refuse tcp peers outside `server.allow` (Tars allow)."""
+        access.guard(self.master.context, sock, self.master.config.listen,
+                     self.master.config.allow)
+
     def close(self) -> None:
+        if self.liveness is not None:
+            self.liveness.close()
         if not self.announced_stopping:
             self.notifier.stopping()
         if self.control is not None:
@@ -91,6 +106,8 @@ class Operations:
     def next_deadline(self) -> float | None:
         """When the loop must wake for us: the next watchdog ping or a pending STATUS."""
         candidates = [self.watchdog.next_deadline()]
+        if self.liveness is not None:
+            candidates.append(self.liveness.next_deadline())
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -113,6 +130,8 @@ class Operations:
         if master.stopping and not self.announced_stopping:
             self.announced_stopping = True
             self.notifier.stopping()
+        if self.liveness is not None:
+            self.liveness.after_poll(events, now)
         if self.watchdog.due(now):
             self.notifier.send(WATCHDOG=1)
         if self.notifier.enabled and now - self.status_sent_at >= STATUS_EVERY:

@@ -6,6 +6,7 @@ Both take the dicts the control socket returns (see `supervisor.snapshot`), so
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import Any
 
@@ -89,10 +90,25 @@ def status_text(status: dict[str, Any]) -> str:
     schedules = status.get("schedules") or {}
     for name, stats in sorted(schedules.items()):
         lines.append(f"schedule   {name}: {_schedule(stats)}")
-    keepalive = status.get("keepalive") or {}
-    state = "enabled" if keepalive.get("enabled") else "disabled"
-    results = keepalive.get("results")
-    lines.append(f"keepalive  {state}" + (f", {_counts(results)}" if results else ""))
+    lines += _keepalive_lines(status.get("keepalive") or {})
     if status.get("metrics"):
         lines.append(f"metrics    {status['metrics']}")
     return "\n".join(line[:WIDTH] for line in lines)
+
+
+def _keepalive_lines(keepalive: dict[str, Any]) -> list[str]:
+    """State, node, reports and the last success; the last error on a line of its own."""
+    if not keepalive.get("enabled"):
+        return ["keepalive  disabled"]
+    if "state" not in keepalive:
+        return ["keepalive  enabled"]
+    since = keepalive.get("since_success")
+    last = "never" if since is None else f"{duration(since)} ago"
+    lines = [f"keepalive  {keepalive['state']}: {keepalive.get('reports', 0)} reports, last "
+             f"{last}, every {keepalive.get('interval'):g}s; rounds: "
+             f"{_counts(keepalive.get('results') or {})}",
+             f"           node {keepalive.get('node')}"]
+    if keepalive.get("last_error"):
+        lines += textwrap.wrap(f"last error: {keepalive['last_error']}", WIDTH,
+                               initial_indent=" " * 11, subsequent_indent=" " * 13)
+    return lines
