@@ -10,11 +10,10 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 
 import zmq
 
-from supervisor import wire
+from supervisor import rundir, wire
 from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs, log_handler_error
@@ -60,7 +59,7 @@ class Master:
     def run(self) -> int:
         set_title("supervisor: master")
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
-        self._prepare_run_dir()
+        rundir.prepare(self.config)
         pidfile.acquire()
         try:
             self._bind()
@@ -87,14 +86,6 @@ class Master:
         log.info("master %d exited with code %d", os.getpid(), self.exit_code)
         return self.exit_code
 
-    def _prepare_run_dir(self) -> None:
-        directories = {self.config.run_dir}
-        if self.config.listen.startswith("ipc://"):
-            directories.add(os.path.dirname(self.config.listen[len("ipc://"):]))
-        for directory in directories:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(self.config.run_dir, 0o700)
-
     def _bind(self) -> None:
         self.frontend = self.context.socket(zmq.ROUTER)
         self.backend = self.context.socket(zmq.ROUTER)
@@ -116,10 +107,7 @@ class Master:
             self.signals.close()
         self.frontend.close(linger=1000)  # the last answers still go out
         self.context.destroy(linger=0)
-        for path in self.config.run_dir.glob("*.sock"):
-            path.unlink(missing_ok=True)
-        if self.config.listen.startswith("ipc://"):
-            Path(self.config.listen[len("ipc://"):]).unlink(missing_ok=True)
+        rundir.remove_sockets(self.config)
 
     # --- the loop ---
 
