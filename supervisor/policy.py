@@ -13,12 +13,17 @@ from supervisor.config import Policy
 from supervisor.pool import State, Worker
 
 
-def job_limit(max_jobs: int, rng: random.Random | None = None) -> int:
-    """A worker's job cap: `max_jobs` plus up to 5 % jitter, so workers do not all
-    reach their caps together; 0 means no cap."""
+def job_limits(max_jobs: int, rng: random.Random | None = None) -> tuple[int, int]:
+    """A worker's job cap and ceiling; (0, 0) means no cap.
+
+    The cap is `max_jobs` plus up to 5 % jitter, so workers do not all reach their
+    caps together. Only the last serving worker may go past it, while its successor
+    starts, and never past the ceiling, `max_jobs` plus 10 %.
+    """
     if not max_jobs:
-        return 0
-    return max_jobs + (rng or random).randint(0, max_jobs // 20)
+        return 0, 0
+    return (max_jobs + (rng or random).randint(0, max_jobs // 20),
+            max_jobs + max(1, max_jobs // 10))
 
 
 def should_prespawn(worker: Worker, now: float, startup: float) -> bool:

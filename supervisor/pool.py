@@ -46,6 +46,7 @@ class Worker:
     last_active: float = 0.0
     ready_at: float = 0.0
     max_jobs: int = 0
+    job_ceiling: int = 0
 
 
 class QueueFullError(Exception):
@@ -64,8 +65,10 @@ class Pool:
 
     # --- workers come and go ---
 
-    def add(self, worker_id: int, ident: bytes, now: float, max_jobs: int = 0) -> Worker:
-        worker = Worker(worker_id, ident, now, max_jobs=max_jobs)
+    def add(self, worker_id: int, ident: bytes, now: float,
+            limits: tuple[int, int] = (0, 0)) -> Worker:
+        """A worker whose process was just started; `limits` are its job cap and ceiling."""
+        worker = Worker(worker_id, ident, now, max_jobs=limits[0], job_ceiling=limits[1])
         self.workers[ident] = worker
         return worker
 
@@ -133,12 +136,11 @@ class Pool:
         return worker, finished, self._free(worker, now)
 
     def _capped(self, worker: Worker) -> bool:
-        """At its job cap; the last serving worker may go on up to 10 % further while
+        """At its job cap; the last serving worker may go on up to its ceiling while
         its successor starts, so recycling never leaves the pool with nobody serving."""
         if not worker.max_jobs or worker.jobs < worker.max_jobs:
             return False
-        ceiling = worker.max_jobs + max(1, worker.max_jobs // 10)
-        return worker.jobs >= ceiling or self.serving() > 1
+        return worker.jobs >= worker.job_ceiling or self.serving() > 1
 
     def abandon(self, ident: bytes) -> Request | None:
         """Take back the request a worker is running (it is about to be killed)."""

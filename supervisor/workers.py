@@ -20,7 +20,7 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.policy import job_limit, soft_reason
+from supervisor.policy import job_limits, soft_reason
 from supervisor.pool import Pool, State, Worker
 from supervisor.process import Backoff, start_child
 from supervisor.worker import WorkerSpec
@@ -69,7 +69,7 @@ class Workers:
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           os.getcwd())
-        self.pool.add(worker_id, ident, now, job_limit(self.config.pool.max_jobs))
+        self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs))
         process = start_child(self.config.pool.start_method, worker_main, spec,
                               name=f"worker-{worker_id}")
         self.processes[ident] = process

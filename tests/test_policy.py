@@ -3,7 +3,7 @@
 import random
 
 from supervisor.config import Policy
-from supervisor.policy import exec_deadline, job_limit, should_prespawn, soft_reason
+from supervisor.policy import exec_deadline, job_limits, should_prespawn, soft_reason
 from supervisor.pool import Request, State, Worker
 from supervisor.process import Backoff
 
@@ -14,11 +14,12 @@ def worker(**fields) -> Worker:
     return Worker(**{**defaults, **fields})
 
 
-def test_job_limits_are_jittered_within_five_percent():
+def test_job_limits_are_jittered_within_five_percent_under_a_ten_percent_ceiling():
     rng = random.Random(1)
-    limits = {job_limit(100, rng) for _ in range(200)}
-    assert min(limits) == 100 and max(limits) == 105
-    assert job_limit(0) == 0
+    limits = [job_limits(100, rng) for _ in range(200)]
+    assert min(cap for cap, _ in limits) == 100 and max(cap for cap, _ in limits) == 105
+    assert {ceiling for _, ceiling in limits} == {110}
+    assert job_limits(0) == (0, 0)
 
 
 def test_prespawn_margin_follows_the_job_rate():

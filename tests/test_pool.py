@@ -94,3 +94,18 @@ def test_stale_events_are_ignored():
     assert pool.done(b"ghost", 0) is None
     assert pool.ready(b"w0", 1, 0) is None
     assert pool.count(State.READY) == 1
+
+
+def test_job_cap_and_the_last_serving_workers_ceiling():
+    pool = Pool()
+    for name in (b"a", b"b"):
+        pool.add(0, name, 0, limits=(2, 3))
+        pool.ready(name, 1, 0)
+    for _ in range(2):
+        pool.submit(request("x"), 0)
+        pool.done(b"a", 0)
+    assert pool.workers[b"a"].state is State.STOPPING  # capped: b still serves
+    for _ in range(3):
+        pool.submit(request("y"), 0)
+        worker, _, _ = pool.done(b"b", 0)
+    assert worker.jobs == 3 and worker.state is State.STOPPING  # past its cap, at the ceiling
