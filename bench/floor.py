@@ -1,0 +1,79 @@
+"""The ZeroMQ floor: a `zmq.proxy` ROUTER/DEALER broker in C with Python echo workers.
+
+It moves the same frames over the same ipc transport as our master, with no
+pool logic, so what it costs is what ZeroMQ plus a Python `recv`/`send` per
+message cost on this machine; our figures above it are our own overhead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import shutil
+import tempfile
+from pathlib import Path
+
+import zmq
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _broker(frontend: str, backend: str) -> None:
+    context = zmq.Context()
+    front, back = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+    for sock in (front, back):
+        sock.sndhwm = sock.rcvhwm = 0
+    front.bind(frontend)
+    back.bind(backend)
+    with contextlib.suppress(zmq.ContextTerminated):
+        zmq.proxy(front, back)
+
+
+def _dealer_echo(backend: str) -> None:
+    """Pipelined worker: the envelope comes with the frames and goes back with them."""
+    sock = zmq.Context().socket(zmq.DEALER)
+    sock.sndhwm = sock.rcvhwm = 0
+    sock.connect(backend)
+    while True:
+        sock.send_multipart(sock.recv_multipart())
+
+
+def _rep_echo(backend: str) -> None:
+    """One request at a time, as REP strips and restores the envelope."""
+    sock = zmq.Context().socket(zmq.REP)
+    sock.connect(backend)
+    while True:
+        sock.send_multipart(sock.recv_multipart())
+
+
+class Floor:
+    """A broker and `workers` echo processes; `endpoint` is where clients connect.
+
+    `kind` is "dealer" (pipelined, many requests in flight: clients use DEALER
+    and send `[id, body]`) or "rep" (strict round trips: clients use REQ).
+    """
+
+    def __init__(self, workers: int = 2, kind: str = "dealer") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="sv-floor-"))
+        self.endpoint = f"ipc://{self.dir}/front.sock"
+        backend = f"ipc://{self.dir}/back.sock"
+        target = _dealer_echo if kind == "dealer" else _rep_echo
+        self.processes = [_SPAWN.Process(target=_broker, args=(self.endpoint, backend),
+                                         daemon=True)]
+        self.processes += [_SPAWN.Process(target=target, args=(backend,), daemon=True)
+                           for _ in range(workers)]
+        for process in self.processes:
+            process.start()
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Floor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
