@@ -5,7 +5,8 @@ client keeping `WINDOW` requests in flight. The baselines run in the same
 round: `ProcessPoolExecutor(2).map` and `multiprocessing.Pool(2).imap(chunksize=1)`
 (an executor belongs to the process that made it, so both are driven from one
 process) and the ZeroMQ floor, a C proxy with 2 echo workers, driven by the
-same client processes as ours.
+same client processes as ours, and the one-at-a-time floor, a bare Python
+broker that, like our master, hands each worker one request at a time.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def run(quick: bool = False) -> list[Figure]:
     bodies = [TICK_BODY] * count
     ours_prefix, floor_prefix = [b"echo", TICK_BODY], [TICK_BODY]
     with ProcessPoolExecutor(2) as executor, multiprocessing.Pool(2) as pool, \
-            Server(workers=2) as server, Floor(workers=2) as floor:
+            Server(workers=2) as server, Floor(workers=2) as floor, \
+            Floor(workers=2, kind="lru") as lru:
         clients = Clients()
         try:
             server.ready()
@@ -109,6 +111,8 @@ def run(quick: bool = False) -> list[Figure]:
                 "ours_4": lambda: clients.rate(server.endpoint, ours_prefix, count, CLIENTS),
                 "floor_1": lambda: clients.rate(floor.endpoint, floor_prefix, count, 1),
                 "floor_4": lambda: clients.rate(floor.endpoint, floor_prefix, count, CLIENTS),
+                "lru_1": lambda: clients.rate(lru.endpoint, ours_prefix, count, 1),
+                "lru_4": lambda: clients.rate(lru.endpoint, ours_prefix, count, CLIENTS),
                 "ppe": lambda: _timed_rate(lambda n: list(executor.map(echo, bodies[:n])), count),
                 "pool": lambda: _timed_rate(
                     lambda n: list(pool.imap(echo, bodies[:n], chunksize=1)), count),
@@ -123,7 +127,9 @@ def run(quick: bool = False) -> list[Figure]:
         label = f"throughput, {clients_n} client{'s' if clients_n > 1 else ''}"
         for base, base_name, minimum in (("ppe", "ProcessPoolExecutor.map", 2.0),
                                          ("pool", "Pool.imap(chunksize=1)", 1.0),
-                                         (f"floor_{clients_n}", "ZeroMQ proxy floor", None)):
+                                         (f"floor_{clients_n}", "ZeroMQ proxy floor", None),
+                                         (f"lru_{clients_n}", "one-at-a-time Python floor",
+                                          None)):
             ratio = ours / results[base]
             target = "" if minimum is None else f">= {minimum:g}x"
             stretch = base == "pool"
