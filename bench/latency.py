@@ -1,0 +1,74 @@
+"""Serial latency: one tick-sized request at a time, p50 and p99 of the round trip.
+
+Ours goes through `supervisor.Client.exec` (what an application calls); the
+baselines are `ProcessPoolExecutor.submit().result()` and a plain ZeroMQ
+REQ/REP round trip through one C broker to one Python echo worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import zmq
+
+from bench.common import TICK_BODY, Figure, Server, echo, median, percentile, rounds
+from bench.floor import Floor
+
+
+def _samples(call: Callable[[], object], count: int) -> list[float]:
+    """Seconds per call, each call timed on its own."""
+    clock = time.perf_counter
+    samples = []
+    for _ in range(count):
+        started = clock()
+        call()
+        samples.append(clock() - started)
+    return samples
+
+
+def run(quick: bool = False) -> list[Figure]:
+    """Rounds alternate the three sides; p50/p99 are per round, then the median over rounds."""
+    count, repeats = (500, 3) if quick else (2000, 5)
+    with ProcessPoolExecutor(2) as executor, Server(workers=2) as server, \
+            Floor(workers=1, kind="rep") as floor:
+        executor.submit(echo, b"").result()  # workers forked before any ZeroMQ context exists
+        from supervisor import Client
+
+        server.ready()
+        context = zmq.Context()
+        req = context.socket(zmq.REQ)
+        req.connect(floor.endpoint)
+
+        def zmq_round_trip() -> None:
+            req.send(TICK_BODY)
+            req.recv()
+
+        with Client(server.endpoint, context=context) as client:
+            steps = {
+                "ours": lambda: _samples(lambda: client.exec("echo", TICK_BODY), count),
+                "ppe": lambda: _samples(lambda: executor.submit(echo, TICK_BODY).result(), count),
+                "zmq": lambda: _samples(zmq_round_trip, count),
+            }
+            rounds(1, steps)
+            results = rounds(repeats, steps)
+        req.close(0)
+        context.term()
+    p50 = {name: median(percentile(s, 50) for s in values) for name, values in results.items()}
+    p99 = {name: median(percentile(s, 99) for s in values) for name, values in results.items()}
+    detail = {"requests": count, "rounds": repeats}
+    ms = 1000.0
+    return [
+        Figure("latency", "serial latency p50", p50["ours"] * ms, "ms", p50["ppe"] * ms,
+               "ProcessPoolExecutor.submit", "<= 1.2x", p50["ours"] <= 1.2 * p50["ppe"],
+               detail=detail),
+        Figure("latency", "serial latency p50", p50["ours"] * ms, "ms", p50["zmq"] * ms,
+               "ZeroMQ REQ/REP via broker", detail=detail),
+        Figure("latency", "serial latency p99", p99["ours"] * ms, "ms", p50["ours"] * ms,
+               "our own p50", "<= 3x", p99["ours"] <= 3 * p50["ours"], detail=detail),
+        Figure("latency", "serial latency p99", p99["ours"] * ms, "ms", p99["ppe"] * ms,
+               "ProcessPoolExecutor.submit p99", detail=detail),
+        Figure("latency", "serial latency p99", p99["ours"] * ms, "ms", p99["zmq"] * ms,
+               "ZeroMQ REQ/REP p99", detail=detail),
+    ]
