@@ -101,11 +101,14 @@ def test_job_cap_and_the_last_serving_workers_ceiling():
     for name in (b"a", b"b"):
         pool.add(0, name, 0, limits=(2, 3))
         pool.ready(name, 1, 0)
-    for _ in range(2):
-        pool.submit(request("x"), 0)
-        pool.done(b"a", 0)
-    assert pool.workers[b"a"].state is State.STOPPING  # capped: b still serves
-    for _ in range(3):
-        pool.submit(request("y"), 0)
-        worker, _, _ = pool.done(b"b", 0)
-    assert worker.jobs == 3 and worker.state is State.STOPPING  # past its cap, at the ceiling
+    assert pool.submit(request("1"), 0).ident == b"a"
+    assert pool.submit(request("2"), 0).ident == b"b"
+    pool.done(b"a", 0)
+    assert pool.submit(request("3"), 0).ident == b"a"
+    assert pool.done(b"a", 0)[0].state is State.STOPPING  # at its cap while b serves
+    pool.done(b"b", 0)
+    pool.submit(request("4"), 0)
+    assert pool.done(b"b", 0)[0].state is State.READY  # the last one serving goes on
+    pool.submit(request("5"), 0)
+    worker = pool.done(b"b", 0)[0]
+    assert (worker.jobs, worker.state) == (3, State.STOPPING)  # but not past its ceiling
