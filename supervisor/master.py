@@ -288,13 +288,19 @@ class Master:
         if worker.state is State.STOPPING:
             self.workers.stop(ident)
             if not self.stopping:
-                self.workers.replace(ident, time.monotonic(), f"{worker.jobs} jobs done")
+                self._send_handed(self.workers.hand_over(ident, time.monotonic(),
+                                                         f"{worker.jobs} jobs done"))
                 if not self.pool.serving():
                     log.warning("no worker is serving: every one is being replaced")
         elif self.max_jobs and not self.stopping and not self.workers.replacing(ident) and \
                 should_prespawn(worker, time.monotonic(), self.workers.startup):
             self.workers.replace(ident, time.monotonic(), f"{worker.jobs} of {worker.max_jobs} "
-                                 f"jobs done (max_jobs {self.max_jobs})", retire_on_ready=False)
+                                 f"jobs done (max_jobs {self.max_jobs})", standby=True)
+
+    def _send_handed(self, handed: tuple[bytes, Request | None] | None) -> None:
+        """Send the request a successor took over when it started serving, if any."""
+        if handed is not None and handed[1] is not None:
+            self._dispatch(*handed)
 
     def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
         try:
@@ -340,6 +346,8 @@ class Master:
 
     def _on_exit(self, ident: bytes) -> None:
         worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
+        if worker is not None and not self.stopping:
+            self._send_handed(self.workers.activate_standby(worker.id, time.monotonic()))
         if worker is not None and worker.request is not None:
             self._reply_error(worker.request, WorkerLost,
                               f"worker {worker.id} (pid {worker.pid}) exited with code {code} "

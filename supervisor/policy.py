@@ -31,20 +31,20 @@ def should_prespawn(worker: Worker, now: float, startup: float) -> bool:
 
     The margin is the jobs `worker` is expected to finish while a successor starts
     (its own job rate times the measured start-up time, four times over, as start-up
-    slows down on a busy machine), and at least a quarter of the cap: fast handlers
-    with a small cap need their successor early. Starting early costs little: the
-    successor serves alongside until the old worker reaches its cap.
+    slows down on a busy machine), and at least half the cap: fast handlers with a
+    small cap need their successor early. Starting early costs one idle process: the
+    successor waits on standby until the old worker reaches its cap.
     """
     if not worker.max_jobs:
         return False
     rate = worker.jobs / max(now - worker.ready_at, 1e-3)
-    margin = max(math.ceil(rate * startup * 4), worker.max_jobs // 4, 1)
+    margin = max(math.ceil(rate * startup * 4), worker.max_jobs // 2, 1)
     return worker.max_jobs - worker.jobs <= margin
 
 
 def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None) -> str | None:
     """Why `worker` should be replaced once it is idle, or None."""
-    if worker.state not in (State.READY, State.WORKING) or worker.retiring:
+    if worker.state not in (State.READY, State.WORKING) or worker.retiring or worker.standby:
         return None
     if limits.ttl and now - worker.ready_at >= limits.ttl:
         return f"ttl {limits.ttl:g}s reached"

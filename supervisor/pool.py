@@ -47,6 +47,7 @@ class Worker:
     ready_at: float = 0.0
     max_jobs: int = 0
     job_ceiling: int = 0
+    standby: bool = False
 
 
 class QueueFullError(Exception):
@@ -66,9 +67,14 @@ class Pool:
     # --- workers come and go ---
 
     def add(self, worker_id: int, ident: bytes, now: float,
-            limits: tuple[int, int] = (0, 0)) -> Worker:
-        """A worker whose process was just started; `limits` are its job cap and ceiling."""
-        worker = Worker(worker_id, ident, now, max_jobs=limits[0], job_ceiling=limits[1])
+            limits: tuple[int, int] = (0, 0), standby: bool = False) -> Worker:
+        """A worker whose process was just started; `limits` are its job cap and ceiling.
+
+        A `standby` worker, once ready, takes no request until `activate()`: it is
+        the warm successor of a worker that will reach its job cap.
+        """
+        worker = Worker(worker_id, ident, now, max_jobs=limits[0], job_ceiling=limits[1],
+                        standby=standby)
         self.workers[ident] = worker
         return worker
 
@@ -85,12 +91,25 @@ class Pool:
         worker.last_active = worker.ready_at = now
         if worker.state is State.STOPPING:
             return worker, None
+        if worker.standby:
+            worker.state = State.READY
+            return worker, None
         return worker, self._free(worker, now)
+
+    def activate(self, ident: bytes, now: float) -> Request | None:
+        """A standby worker starts serving: the oldest waiting request, if any, is its."""
+        worker = self.workers.get(ident)
+        if worker is None or not worker.standby:
+            return None
+        worker.standby = False
+        if worker.state is not State.READY:
+            return None
+        return self._free(worker, now)
 
     def remove(self, ident: bytes) -> Worker | None:
         """The worker's process is gone; the request it was running (if any) is on it."""
         worker = self.workers.pop(ident, None)
-        if worker is not None and worker.state is State.READY:
+        if worker is not None and worker.state is State.READY and not worker.standby:
             self.idle.remove(worker)
         return worker
 
@@ -102,7 +121,7 @@ class Pool:
         worker.retiring = True
         if worker.state is State.WORKING:
             return False
-        if worker.state is State.READY:
+        if worker.state is State.READY and not worker.standby:
             self.idle.remove(worker)
         worker.state = State.STOPPING
         return True
@@ -176,7 +195,8 @@ class Pool:
     def serving(self) -> int:
         """Workers that can take requests now or after their current one."""
         return sum(1 for w in self.workers.values()
-                   if w.state in (State.READY, State.WORKING) and not w.retiring)
+                   if w.state in (State.READY, State.WORKING) and not w.retiring
+                   and not w.standby)
 
     def busy(self) -> list[Worker]:
         return [w for w in self.workers.values() if w.state is State.WORKING]

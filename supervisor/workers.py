@@ -63,13 +63,13 @@ class Workers:
         for worker_id in range(self.size):
             self._spawn(worker_id, now)
 
-    def _spawn(self, worker_id: int, now: float) -> bytes:
+    def _spawn(self, worker_id: int, now: float, standby: bool = False) -> bytes:
         self.sequence += 1
         ident = f"{worker_id}.{self.sequence}".encode()
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           os.getcwd())
-        self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs))
+        self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
         process = start_child(self.config.pool.start_method, worker_main, spec,
                               name=f"worker-{worker_id}")
         self.processes[ident] = process
@@ -188,11 +188,12 @@ class Workers:
 
     # --- replacement ---
 
-    def replace(self, ident: bytes, now: float, reason: str, retire_on_ready: bool = True) -> None:
+    def replace(self, ident: bytes, now: float, reason: str, standby: bool = False) -> None:
         """Start a successor in `ident`'s slot, so the pool never shrinks while it recycles.
 
-        `ident` retires once the successor is ready, or (max_jobs) when it reaches its
-        own job cap. A no-op when `ident` is no longer its slot's newest worker.
+        `ident` retires once the successor is ready; with `standby` (max_jobs) the
+        successor instead waits, warm, until `ident` reaches its job cap (`hand_over`).
+        A no-op when `ident` is no longer its slot's newest worker.
         """
         if self.replacing(ident):
             return
@@ -200,9 +201,47 @@ class Workers:
         log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
         self._count("reset" if reason == "reset" else "recycled")
         self.pending.pop(worker.id, None)
-        if retire_on_ready:
+        if not standby:
             self.outgoing.setdefault(worker.id, set()).add(ident)
-        self._spawn(worker.id, now)
+        self._spawn(worker.id, now, standby)
+
+    def hand_over(self, ident: bytes, now: float, reason: str) -> tuple[bytes, Any] | None:
+        """`ident` left service: its standby successor starts serving, or one is started.
+
+        Returns the successor and the waiting request it took, for the master to send.
+        """
+        worker = self.pool.workers.get(ident)
+        if worker is None:
+            return None
+        successor = self.slots.get(worker.id)
+        if successor != ident and successor in self.pool.workers and \
+                self.pool.workers[successor].standby:
+            return successor, self.pool.activate(successor, now)
+        self.replace(ident, now, reason)
+        return None
+
+    def activate_standby(self, worker_id: int, now: float) -> tuple[bytes, Any] | None:
+        """The slot's standby successor starts serving (its predecessor is gone)."""
+        ident = self.slots.get(worker_id)
+        worker = self.pool.workers.get(ident)
+        if worker is None or not worker.standby:
+            return None
+        return ident, self.pool.activate(ident, now)
+
+    def _cancel_standby(self, worker_id: int) -> None:
+        """Drop a slot's standby successor and give the slot back to its serving worker."""
+        ident = self.slots.get(worker_id)
+        standby = self.pool.workers.get(ident)
+        if standby is None or not standby.standby:
+            return
+        serving = next((w for w in self.pool.workers.values() if w.id == worker_id
+                        and w.ident != ident and not w.retiring
+                        and w.state in (State.READY, State.WORKING)), None)
+        if serving is None:
+            return
+        self.slots[worker_id] = serving.ident
+        if self.pool.retire(ident) and standby.state is not State.STARTING:
+            self.stop(ident)
 
     def replacing(self, ident: bytes) -> bool:
         """Has `ident`'s slot already moved on to a successor?"""
@@ -230,6 +269,8 @@ class Workers:
     def reset(self, now: float) -> None:
         """Replace every worker: each new one takes over before the old one is retired."""
         log.info("reset: replacing %d workers", len(self.slots))
+        for worker_id in list(self.slots):
+            self._cancel_standby(worker_id)
         for worker_id, ident in list(self.slots.items()):
             worker = self.pool.workers.get(ident)
             if worker is not None and worker.state is not State.STARTING:

@@ -15,6 +15,12 @@ def whoami(payload: Payload) -> dict:
             "mode": os.environ["SUPERVISOR_MODE"]}
 
 
+def whoami_after_5ms(payload: Payload) -> dict:
+    """A short real handler: a worker then lives long enough for a successor to start."""
+    time.sleep(0.005)
+    return whoami(payload)
+
+
 def sleep(payload: Payload) -> dict:
     seconds = float(payload.body or b"1")
     print(f"sleeping {seconds:g}s", flush=True)

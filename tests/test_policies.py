@@ -12,7 +12,8 @@ from supervisor.errors import ExecTimeout
 from tests.support import wait_until
 
 
-def _whoami_counts(endpoint: str, total: int, clients: int = 2) -> dict[int, int]:
+def _whoami_counts(endpoint: str, total: int, clients: int = 2,
+                   handler: bytes = b"whoami") -> dict[int, int]:
     per_pid: dict[int, int] = {}
     with Client(endpoint) as client:
         sock = client._sock
@@ -20,7 +21,7 @@ def _whoami_counts(endpoint: str, total: int, clients: int = 2) -> dict[int, int
         sent = 0
         while sent < total or in_flight:
             while sent < total and in_flight < clients * 4:
-                sock.send_multipart([sent.to_bytes(4, "big"), b"whoami", b""])
+                sock.send_multipart([sent.to_bytes(4, "big"), handler, b""])
                 sent += 1
                 in_flight += 1
             assert client._sock.poll(10000), "a request was left without an answer"
@@ -33,7 +34,10 @@ def _whoami_counts(endpoint: str, total: int, clients: int = 2) -> dict[int, int
 
 
 def test_max_jobs_recycles_with_jitter_and_never_empties_the_pool(start_master):
-    master = start_master(pool={"num_workers": 2, "max_jobs": 50})
+    # A 5 ms handler: each worker lives ~250 ms, longer than a successor takes to start
+    # (with no-op handlers a worker can use up 50 jobs before any successor could start).
+    master = start_master(pool={"num_workers": 2, "max_jobs": 50},
+                          handlers={"whoami": "tests.handlers:whoami_after_5ms"})
     per_pid = _whoami_counts(master.endpoint, 1000)
     assert sum(per_pid.values()) == 1000
     assert max(per_pid.values()) <= 55

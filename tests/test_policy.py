@@ -23,9 +23,9 @@ def test_job_limits_are_jittered_within_five_percent_under_a_ten_percent_ceiling
 
 
 def test_prespawn_margin_follows_the_job_rate():
-    slow = worker(max_jobs=100, jobs=70, ready_at=0.0)  # 70 jobs in 70 s
-    assert not should_prespawn(slow, now=70.0, startup=0.1)
-    assert should_prespawn(worker(max_jobs=100, jobs=75, ready_at=0.0), now=75.0, startup=0.1)
+    slow = worker(max_jobs=100, jobs=40, ready_at=0.0)  # 40 jobs in 40 s
+    assert not should_prespawn(slow, now=40.0, startup=0.1)
+    assert should_prespawn(worker(max_jobs=100, jobs=50, ready_at=0.0), now=50.0, startup=0.1)
     fast = worker(max_jobs=100, jobs=50, ready_at=0.0)  # 50 jobs in 50 ms
     assert should_prespawn(fast, now=0.05, startup=0.1)
     assert not should_prespawn(worker(max_jobs=0, jobs=10**6), now=1.0, startup=0.1)

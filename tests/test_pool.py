@@ -88,6 +88,17 @@ def test_a_worker_retired_while_starting_takes_nothing():
     assert (worker.state, taken, len(pool.queue)) == (State.STOPPING, None, 1)
 
 
+def test_a_standby_successor_waits_until_activated():
+    pool = ready_pool(1)
+    pool.add(0, b"next", 0, standby=True)
+    assert pool.ready(b"next", 7, 0) == (pool.workers[b"next"], None)
+    pool.submit(request("busy"), 0)
+    pool.submit(request("waiting"), 0)
+    assert pool.serving() == 1 and list(pool.idle) == []
+    assert pool.activate(b"next", 1).origin == "waiting"
+    assert pool.serving() == 2
+
+
 def test_stale_events_are_ignored():
     pool = ready_pool(1)
     assert pool.done(b"w0", 0) is None
