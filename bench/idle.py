@@ -11,6 +11,7 @@ after being woken.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def run(quick: bool = False) -> list[Figure]:
     duration = 3.0 if quick else 10.0
     holders = {kind: subprocess.Popen(
         [sys.executable, "-c", f"from bench.idle import hold; hold({kind!r})"],
-        cwd=ROOT, stdout=subprocess.PIPE) for kind in ("ppe", "pool")}
+        cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True) for kind in ("ppe", "pool")}
     try:
         for proc in holders.values():
             proc.stdout.readline()
@@ -72,7 +73,7 @@ def run(quick: bool = False) -> list[Figure]:
             rss = {name: p.memory_info().rss / 2**20 for name, p in watched.items()}
     finally:
         for proc in holders.values():
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the executor's workers too, not just its parent
             proc.wait(5)
     cpu = {name: (after[name][0] - before[name][0]) / elapsed * 100 for name in watched}
     wakeups = {name: (after[name][1] - before[name][1]) / elapsed for name in watched}
