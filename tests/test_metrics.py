@@ -125,3 +125,13 @@ def test_metrics_address_in_use_stops_the_start(start_master):
         assert master.wait_exit(15) == 1
     master.wait_for(rf"metrics.address '127.0.0.1:{port}': .*in use")
     assert master.count(r"pool ready") == 0
+
+
+def test_real_ticks_move_the_tick_series(start_master, tmp_path):
+    master = start_master(env={"TICK_LOG": str(tmp_path / "ticks.jsonl")},
+                          handlers={"tick": "tests.handlers:record_tick"},
+                          ticker={"interval": "100ms", "handler": "tick"},
+                          metrics={"address": "127.0.0.1:0"})
+    url = master.wait_for(r"metrics on (http://\S+)").group(1)
+    wait_until(lambda: value(scrape(url), "supervisor_ticks_total", schedule="ticker",
+                             outcome="delivered") >= 3, timeout=10, interval=0.1)
