@@ -19,6 +19,7 @@ from typing import Any
 
 import zmq
 
+from supervisor.capture import Capture
 from supervisor.process import die_with_parent, set_title
 from supervisor.schedule import Tick, Timeline
 
@@ -36,12 +37,14 @@ def run_scheduler(
     endpoint: str,
     schedules: list[dict[str, Any]],
     resume: dict[str, dict[str, Any]] | None = None,
+    log: tuple[str, str] | None = None,
 ) -> None:
     """Process main: emit ticks to `endpoint` until SIGTERM, `[b"stop"]` or the parent's death.
 
     `schedules` are `{"name", "every" | "cron", "anchor", "tz"?}` dicts and `resume`
     maps a name to `{"next_tick", "last_tick", "anchor"}` so that a restarted
     scheduler continues the numbering; only plain data, as spawn must pickle it.
+    `log` is the master's log endpoint and level, for output tagged `scheduler`.
     """
     parent = os.getppid()
     die_with_parent()
@@ -53,6 +56,7 @@ def run_scheduler(
     timelines = [Timeline.from_spec(spec, resume.get(spec["name"])) for spec in schedules]
     wakeup = _StopSignals()
     ctx = zmq.Context()
+    capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
     try:
@@ -61,6 +65,8 @@ def run_scheduler(
             sock.setsockopt(zmq.LINGER, 0)
     finally:
         sock.close()
+        if capture is not None:
+            capture.close()
         ctx.term()
         wakeup.close()
 

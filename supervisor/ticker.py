@@ -74,6 +74,7 @@ class Ticker:
         resume = {name: stats.resume_state() for name, stats in self.stats.items()}
         self.process = start_child(self.config.pool.start_method, run_scheduler,
                                    f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
+                                   (self.config.log_endpoint, self.config.log.level),
                                    name="scheduler")
         self.started_at = time.monotonic()
         log.debug("scheduler started (pid %d)", self.process.pid)
