@@ -14,12 +14,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-import zmq
-
 from supervisor import __version__
 from supervisor.keepalive import ADMIN_ADAPTER
 from supervisor.pool import State
-from supervisor.process import start_child
+from supervisor.process import Helper
 from supervisor.reporter import ReporterSpec, run_reporter
 
 if TYPE_CHECKING:
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("supervisor.liveness")
 
 RESULTS = ("ok", "paused", "rejected", "unreachable")
-# A reporter that dies sooner than this after starting is restarted after a pause.
-_RESTART_PAUSE = 1.0
 _STOP_WAIT = 1.0
 # What a round's status may carry, with the types accepted for each field.
 _FIELDS: dict[str, tuple[type, ...]] = {
@@ -47,11 +43,9 @@ class Liveness:
 
     def __init__(self, master: Master) -> None:
         self.master = master
-        self.process: Any = None
+        self.reporter = Helper("keepalive reporter", master.config.pool.start_method,
+                               run_reporter, lambda: (self._spec(),), master.poller)
         self.started = False
-        self.stopped = False
-        self.started_at = 0.0
-        self.restart_at: float | None = None
         self.latest: dict[str, Any] = {"state": "waiting for the pool", "last_success": None,
                                        "last_error": None, "reports": 0, "failures": 0,
                                        "missed": 0}
@@ -72,59 +66,19 @@ class Liveness:
 
     def after_poll(self, events: dict[Any, int], now: float) -> None:
         """Start once the pool is ready, reap and restart, stop when the master stops."""
-        master = self.master
-        if self.process is not None and self.process.sentinel in events:
-            self._on_exit(now)
-        if master.stopping:
-            self.stop()
-        elif not self.started and master.ready_announced:
+        self.reporter.after_poll(events, now)
+        if self.master.stopping:
+            self.reporter.stop()
+        elif not self.started and self.master.ready_announced:
             self.started = True
-            self._spawn(now)
-        elif self.restart_at is not None and now >= self.restart_at:
-            self.restart_at = None
-            self._spawn(now)
+            self.reporter.start(now)
 
     def next_deadline(self) -> float | None:
-        return self.restart_at
-
-    def _spawn(self, now: float) -> None:
-        self.process = start_child(self.master.config.pool.start_method, run_reporter,
-                                   self._spec(), name="keepalive")
-        self.started_at = now
-        self.master.poller.register(self.process.sentinel, zmq.POLLIN)
-        log.debug("keepalive reporter started (pid %d)", self.process.pid)
-
-    def _on_exit(self, now: float) -> None:
-        self.master.poller.unregister(self.process.sentinel)
-        self.process.join(_STOP_WAIT)
-        code = self.process.exitcode
-        self.process.close()
-        self.process = None
-        if self.stopped or self.master.stopping:
-            return
-        pause = _RESTART_PAUSE if now - self.started_at < _RESTART_PAUSE else 0.0
-        log.warning("keepalive reporter exited with code %s; restarting in %.1fs", code, pause)
-        self.restart_at = now + pause
-
-    def stop(self) -> None:
-        """Ask the reporter to finish (it stops reporting at once); no more restarts."""
-        if self.stopped:
-            return
-        self.stopped = True
-        self.restart_at = None
-        if self.process is not None:
-            self.process.terminate()
+        return self.reporter.restart_at
 
     def close(self) -> None:
         """The master is exiting: the reporter goes too, killed if it has not finished."""
-        self.stop()
-        if self.process is None:
-            return
-        self.process.join(_STOP_WAIT)
-        if self.process.exitcode is None:
-            self.process.kill()
-            self.process.join(_STOP_WAIT)
-        self.process = None
+        self.reporter.close(_STOP_WAIT)
 
     # --- the probe and the results ---
 
@@ -154,4 +108,4 @@ class Liveness:
                 **self.latest, "since_success": None if last is None else
                 round(time.time() - last, 3),
                 "node": f"{conf.node_servant}@{conf.node}", "interval": config.keepalive_interval,
-                "adapters": adapters, "pid": None if self.process is None else self.process.pid}
+                "adapters": adapters, "pid": self.reporter.pid}

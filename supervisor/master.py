@@ -69,8 +69,8 @@ class Master:
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
                                    self.ops.metrics.restart)
             if self.config.schedules:
-                self.ticker = Ticker(self.config, self.pool, self.context, self._dispatch,
-                                     self.ops.metrics.tick)
+                self.ticker = Ticker(self.config, self.pool, self.context, self.poller,
+                                     self._dispatch, self.ops.metrics.tick)
                 self.poller.register(self.ticker.socket, zmq.POLLIN)
                 self.ops.add_status("schedules", self.ticker.snapshot)
             self.workers.start_all(time.monotonic())
@@ -135,7 +135,7 @@ class Master:
             self._on_timers(time.monotonic())
             self.ops.after_poll(events, time.monotonic())
             if self.stopping and not self.workers.processes and \
-                    (self.ticker is None or self.ticker.process is None):
+                    (self.ticker is None or not self.ticker.scheduler.running):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
                 return
@@ -143,15 +143,12 @@ class Master:
     def _on_ticker(self, events: dict) -> None:
         if self.ticker.socket in events:
             self._drain(self.ticker.socket, self.ticker.on_message)
-        sentinel = self.ticker.sentinel
-        if sentinel is not None and sentinel in events:
-            self.poller.unregister(sentinel)
-            self.ticker.on_exit(time.monotonic(), self.stopping)
+        self.ticker.scheduler.after_poll(events, time.monotonic())
 
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
                       self.next_watch, self.ops.next_deadline(),
-                      self.ticker and self.ticker.restart_at]
+                      self.ticker and self.ticker.scheduler.restart_at]
         if self.exec_ttl:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
@@ -174,8 +171,6 @@ class Master:
             self._cut_off_overdue(now)
         if not self.stopping:
             self.workers.start_due(now)
-            if self.ticker is not None and self.ticker.start_due(now):
-                self.poller.register(self.ticker.sentinel, zmq.POLLIN)
             if self.next_watch is not None and now >= self.next_watch:
                 self.next_watch = now + self.config.pool.supervisor.watch_tick
                 self.workers.watch(now)
@@ -327,7 +322,6 @@ class Master:
             log.info("pool ready: %d workers", self.config.pool.num_workers)
             if self.ticker is not None:
                 self.ticker.start()
-                self.poller.register(self.ticker.sentinel, zmq.POLLIN)
 
     def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
         try:
@@ -391,7 +385,7 @@ class Master:
             return
         self.stopping = True
         if self.ticker is not None:
-            self.ticker.stop()
+            self.ticker.scheduler.stop()
         if not graceful:
             self.workers.kill_all()
             self._refuse_queued(NotRunning, "the master stopped immediately")

@@ -13,20 +13,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import zmq
 
 from supervisor.config import Config
 from supervisor.pool import Pool, Request
-from supervisor.process import start_child
+from supervisor.process import Helper
 from supervisor.schedule import Tick, TickStats
 from supervisor.scheduler import run_scheduler
 
 log = logging.getLogger("supervisor.ticker")
 
-# A scheduler that dies sooner than this after starting is restarted after a pause.
-_RESTART_PAUSE = 1.0
 # Schedules are anchored this far ahead, so tick 0 is not late while the scheduler starts.
 _START_LEAD = 0.1
 
@@ -40,7 +37,7 @@ class TickJob:
 
 
 class Ticker:
-    def __init__(self, config: Config, pool: Pool, context: zmq.Context,
+    def __init__(self, config: Config, pool: Pool, context: zmq.Context, poller: zmq.Poller,
                  dispatch: Callable[[bytes, Request], None],
                  record: Callable[[str, str, int], None]) -> None:
         """Bind the tick socket; the scheduler starts with `start()` once the pool is ready."""
@@ -54,11 +51,9 @@ class Ticker:
         self.socket = context.socket(zmq.ROUTER)
         self.socket.linger = 0
         self.socket.bind(f"ipc://{config.run_dir}/ticks.sock")
-        self.process: Any = None
-        self.started_at = 0.0
-        self.restart_at: float | None = None
         self.specs: list[dict] = []
-        self.stopped = False
+        self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
+                                self._scheduler_args, poller)
 
     def start(self) -> None:
         """Anchor every schedule just ahead of now and start the scheduler process."""
@@ -68,25 +63,18 @@ class Ticker:
                     "anchor": anchor}
             self.specs.append(spec)
             self.stats[schedule.name] = TickStats.for_schedule(spec)
-        self._spawn()
+        self.scheduler.start(time.monotonic())
 
-    def _spawn(self) -> None:
+    def _scheduler_args(self) -> tuple:
+        """A restarted scheduler resumes each schedule's numbering where it stopped."""
         resume = {name: stats.resume_state() for name, stats in self.stats.items()}
-        self.process = start_child(self.config.pool.start_method, run_scheduler,
-                                   f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
-                                   (self.config.log_endpoint, self.config.log.level),
-                                   name="scheduler")
-        self.started_at = time.monotonic()
-        log.debug("scheduler started (pid %d)", self.process.pid)
-
-    @property
-    def sentinel(self) -> int | None:
-        return None if self.process is None else self.process.sentinel
+        return (f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
+                (self.config.log_endpoint, self.config.log.level))
 
     # --- ticks ---
 
     def on_message(self, frames: list[bytes]) -> None:
-        if self.stopped:
+        if self.scheduler.stopped:
             return
         if len(frames) != 3 or frames[1] != b"tick":
             log.warning("unexpected message from the scheduler: %r", frames[1:2])
@@ -131,38 +119,6 @@ class Ticker:
             stats.fail()
             self.record(job.schedule, "failed", 1)
             log.warning("tick %d of schedule %r failed: %s", job.tick, job.schedule, detail)
-
-    # --- the scheduler process ---
-
-    def on_exit(self, now: float, stopping: bool) -> None:
-        self.process.join(1.0)
-        code = self.process.exitcode
-        self.process.close()
-        self.process = None
-        if stopping:
-            return
-        pause = _RESTART_PAUSE if now - self.started_at < _RESTART_PAUSE else 0.0
-        log.warning("scheduler exited with code %s; restarting in %.1fs, tick numbers continue",
-                    code, pause)
-        self.restart_at = now + pause
-
-    def start_due(self, now: float) -> bool:
-        """Restart the scheduler if its pause is over; True when it was restarted."""
-        if self.restart_at is None or now < self.restart_at:
-            return False
-        self.restart_at = None
-        self._spawn()
-        return True
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.restart_at = None
-        if self.process is not None:
-            self.process.terminate()
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
 
     def snapshot(self) -> dict[str, dict]:
         return {name: {**stats.as_dict(), "running": self.running[name]}
