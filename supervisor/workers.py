@@ -107,6 +107,13 @@ class Workers:
                     self.stop(old)
 
     def on_fatal(self, ident: bytes, message: str) -> None:
+        """A worker could not load its handlers; the operator hears each new reason once.
+
+        Its exit may be handled before this message arrives, so the reason is logged
+        here when the pool already went degraded on a bare exit code.
+        """
+        if self.degraded and message != self.last_failure:
+            log.error("workers fail at start: %s", message)
         self.last_failure = message
 
     # --- exits ---

@@ -83,7 +83,8 @@ def test_flapping_after_reset_backs_off_quietly_and_recovers(start_master, tmp_p
                           handlers={"ok": "tests.flaky_import:ok"})
     marker.write_text("raise")
     assert cli("reset", "-c", str(master.config_path)).returncode == 0
-    master.wait_for(r"pool degraded: worker \d fails at start \(handlers.ok: cannot import")
+    master.wait_for(r"ERROR .*pool degraded: worker \d fails at start")
+    master.wait_for(r"ERROR .*fails? at start.*handlers.ok: cannot import module 'tests.flaky")
     status = cli("status", "--json", "-c", str(master.config_path))
     assert status.returncode == 1
     assert json.loads(status.stdout)["pool"]["degraded"] is True
