@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("supervisor.liveness")
 
 RESULTS = ("ok", "paused", "rejected", "unreachable")
-_STOP_WAIT = 1.0
 # What a round's status may carry, with the types accepted for each field.
 _FIELDS: dict[str, tuple[type, ...]] = {
     "state": (str,), "last_success": (int, float), "last_error": (str,), "reports": (int,),
@@ -78,7 +77,7 @@ class Liveness:
 
     def close(self) -> None:
         """The master is exiting: the reporter goes too, killed if it has not finished."""
-        self.reporter.close(_STOP_WAIT)
+        self.reporter.close()
 
     # --- the probe and the results ---
 
