@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from supervisor import wire
 from supervisor.errors import NotRunning, SupervisorError
 
 log = logging.getLogger("supervisor.control")
@@ -117,9 +118,9 @@ def _parse(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_REQUEST:
         raise CommandError("TooLarge", f"request of {len(data)} bytes exceeds {MAX_REQUEST}")
     try:
-        request = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CommandError("BadRequest", f"not JSON: {exc}") from None
+        request = wire.load_json(data, limit=MAX_REQUEST)
+    except wire.WireError as exc:
+        raise CommandError("BadRequest", str(exc)) from None
     if not isinstance(request, dict) or not isinstance(request.get("command"), str):
         raise CommandError("BadRequest", 'expected {"command": NAME, "args": {...}}')
     args = request.setdefault("args", {})

@@ -7,12 +7,14 @@ the journal adds itself. `reopen()` serves SIGUSR1 after logrotate moved the fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 
+from supervisor import wire
 from supervisor.config import LogConfig
 
 CHILD_LOGGER = "supervisor.child"
@@ -45,6 +47,39 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class _QuietErrors:
+    """A handler that cannot write says so once a minute, not with a traceback per record.
+
+    On a full disk the standard handler prints "--- Logging error ---" and a
+    traceback for every record: megabytes of stderr and a busy CPU.
+    """
+
+    REPORT_EVERY = 60.0
+    _reported_at = float("-inf")
+    _lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        quiet = _QuietErrors  # shared, so a reopened handler does not report again at once
+        quiet._lost += 1
+        now = time.monotonic()
+        if now - quiet._reported_at < self.REPORT_EVERY:
+            return
+        quiet._reported_at = now
+        error = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            sys.__stderr__.write(f"supervisor: cannot write the log ({error}); "
+                                 f"{quiet._lost} records lost so far\n")
+            sys.__stderr__.flush()
+
+
+class _QuietFileHandler(_QuietErrors, logging.FileHandler):
+    pass
+
+
+class _QuietStreamHandler(_QuietErrors, logging.StreamHandler):
+    pass
+
+
 def _text_formatter() -> logging.Formatter:
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     return logging.Formatter(f"{stamp}%(levelname)s [%(source)s %(source_pid)s] "
@@ -54,9 +89,9 @@ def _text_formatter() -> logging.Formatter:
 def log_handler_error(worker_id: int, pid: int | None, handler: bytes, body: bytes) -> bytes:
     """Log a handler's traceback with the worker's id; the caller gets the rest of the error."""
     try:
-        info = json.loads(body)
+        info = wire.load_json(body)
         trace = info.pop("traceback", "")
-    except (ValueError, AttributeError):
+    except (wire.WireError, AttributeError):
         return body
     logging.getLogger("supervisor.master").error(
         "worker %d (pid %s) handler %r raised %s: %s\n%s", worker_id, pid,
@@ -74,22 +109,37 @@ class Logs:
         self.reopen()
 
     def reopen(self) -> None:
-        """(Re)open the configured file, or stderr when there is none."""
+        """(Re)open the configured file, or stderr when there is none.
+
+        The new file is opened before the old one is closed: when it cannot be
+        (a full disk, a removed directory) logging goes on where it was.
+        """
         root = logging.getLogger()
-        if self.handler is not None:
-            root.removeHandler(self.handler)
-            self.handler.close()
-        if self.config.file:
-            os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
-            handler: logging.Handler = logging.FileHandler(self.config.file, encoding="utf-8")
-        else:
-            handler = logging.StreamHandler(sys.stderr)
+        try:
+            handler = self._open()
+        except OSError as exc:
+            if self.handler is None:
+                raise
+            logging.getLogger("supervisor.logs").error(
+                "cannot reopen the log file %s: %s; logging goes on to the old one",
+                self.config.file, exc)
+            return
         handler.setFormatter(JsonFormatter() if self.config.format == "json"
                              else _text_formatter())
         handler.addFilter(_Origin())
+        old, self.handler = self.handler, handler
         root.addHandler(handler)
         root.setLevel(self.config.level.upper())
-        self.handler = handler
+        if old is not None:
+            root.removeHandler(old)
+            with contextlib.suppress(OSError):
+                old.close()
+
+    def _open(self) -> logging.Handler:
+        if not self.config.file:
+            return _QuietStreamHandler(sys.stderr)
+        os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
+        return _QuietFileHandler(self.config.file, encoding="utf-8")
 
     def child_line(self, frames: list[bytes]) -> None:
         """Log one line a child forwarded: [tag, pid, kind, data]."""
@@ -100,9 +150,9 @@ class Logs:
         level, name = logging.INFO, _KINDS.get(kind, "output")
         if kind == b"log":
             try:
-                entry = json.loads(text)
+                entry = wire.load_json(data)
                 level, name, text = int(entry["level"]), str(entry["name"]), str(entry["msg"])
-            except (ValueError, KeyError, TypeError):
+            except (wire.WireError, ValueError, KeyError, TypeError):
                 pass
         extra = {"source": tag.decode("utf-8", "replace"),
                  "source_pid": pid.decode("ascii", "replace")}

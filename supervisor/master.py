@@ -6,7 +6,6 @@ Allocation decisions live in `Pool`; starting and stopping processes in
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -30,6 +29,14 @@ log = logging.getLogger("supervisor.master")
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
+
+
+def _guarded(what: str, handle, *args) -> None:
+    """Run one event's handler; a bug or hostile input in one event never ends the loop."""
+    try:
+        handle(*args)
+    except Exception:
+        log.exception("failed while handling %s; the master keeps running", what)
 
 
 class Master:
@@ -80,7 +87,12 @@ class Master:
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
             self._loop()
+        except Exception:
+            log.critical("the master loop failed; stopping the workers and exiting",
+                         exc_info=True)
+            self.exit_code = EXIT_FAILURE
         finally:
+            self._reap_all()
             self._close()
             pidfile.release()
         log.info("master %d exited with code %d", os.getpid(), self.exit_code)
@@ -100,6 +112,15 @@ class Master:
         self.frontend.bind(self.config.listen)
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)
+
+    def _reap_all(self) -> None:
+        """Kill whatever workers are left so the interpreter's exit never waits on them."""
+        workers = getattr(self, "workers", None)
+        if workers is None or not workers.processes:
+            return
+        workers.kill_all()
+        for process in list(workers.processes.values()):
+            process.join(2.0)
 
     def _close(self) -> None:
         self.ops.close()
@@ -125,15 +146,15 @@ class Master:
             for fd in events:  # after the replies a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
-                    self._on_exit(ident)
+                    _guarded("a worker's exit", self._on_exit, ident)
             if self.frontend in events:
                 self._drain(self.frontend, self._on_request)
             if self.signals.fileno() in events:
-                self._on_signals()
+                _guarded("signals", self._on_signals)
             if self.ticker is not None:
-                self._on_ticker(events)
-            self._on_timers(time.monotonic())
-            self.ops.after_poll(events, time.monotonic())
+                _guarded("the scheduler", self._on_ticker, events)
+            _guarded("timers", self._on_timers, time.monotonic())
+            _guarded("operations", self.ops.after_poll, events, time.monotonic())
             if self.stopping and not self.workers.processes and \
                     (self.ticker is None or not self.ticker.scheduler.running):
                 self._drain(self.child_logs, self.logs.child_line)
@@ -161,7 +182,8 @@ class Master:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            handle(frames)
+            _guarded(f"a message of {len(frames)} frames ({sum(map(len, frames))} bytes)",
+                     handle, frames)
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):
@@ -299,8 +321,8 @@ class Master:
 
     def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
         try:
-            pid = int(json.loads(rest[0])["pid"])
-        except (ValueError, KeyError, TypeError, IndexError):
+            pid = int(wire.load_json(rest[0])["pid"])
+        except (wire.WireError, ValueError, KeyError, TypeError, IndexError):
             log.warning("malformed ready message from worker %s", ident.decode())
             return
         outcome = self.pool.ready(ident, pid, time.monotonic())
@@ -325,9 +347,9 @@ class Master:
 
     def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
         try:
-            info = json.loads(rest[0])
+            info = wire.load_json(rest[0])
             key, error = str(info["key"]), str(info["error"])
-        except (ValueError, KeyError, TypeError, IndexError):
+        except (wire.WireError, KeyError, TypeError, IndexError):
             key, error = "handlers", "a worker failed to load its handlers"
         if self.stopping:
             return

@@ -20,6 +20,9 @@ READY = b"ready"
 FATAL = b"fatal"
 STOP = b"stop"
 MAX_REQUEST_ID = 64
+MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32
+_OPENERS = frozenset(b"[{")
 
 
 class WireError(ValueError):
@@ -42,9 +45,47 @@ def parse_request(frames: list[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
 
 def _is_json_object(data: bytes) -> bool:
     try:
-        return isinstance(json.loads(data), dict)
-    except (ValueError, UnicodeDecodeError):
+        return isinstance(load_json(data), dict)
+    except WireError:
         return False
+
+
+def load_json(data: bytes, limit: int = MAX_JSON_BYTES, depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON from a peer, bounded in size and nesting so no input can exhaust the parser.
+
+    Python's decoder recurses once per nesting level: a kilobyte of brackets
+    would otherwise raise RecursionError, which is not a ValueError.
+    """
+    if len(data) > limit:
+        raise WireError(f"JSON of {len(data)} bytes exceeds {limit}")
+    if data.count(b"[") + data.count(b"{") > depth and _nesting(data) > depth:
+        raise WireError(f"JSON nested deeper than {depth} levels")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise WireError(f"not JSON: {str(exc)[:120]}") from None
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest bracket nesting outside strings (only called when brackets are many)."""
+    deepest = level = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in _OPENERS:
+            level += 1
+            deepest = max(deepest, level)
+        elif byte in (0x5D, 0x7D):
+            level -= 1
+    return deepest
 
 
 def error_body(code: str, message: str, **extra: Any) -> bytes:
@@ -54,9 +95,9 @@ def error_body(code: str, message: str, **extra: Any) -> bytes:
 def decode_error(body: bytes) -> errors.SupervisorError:
     """The typed exception an error reply stands for (unknown codes stay generic)."""
     try:
-        info = json.loads(body)
+        info = load_json(body)
         code, message = str(info["code"]), str(info.get("message", ""))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (WireError, KeyError, TypeError):
         return errors.SupervisorError(f"malformed error reply: {body[:200]!r}")
     if code == errors.HandlerError.code:
         return errors.HandlerError(str(info.get("type", "Exception")), message,

@@ -54,3 +54,24 @@ def test_text_lines_leave_timestamps_to_journald(start_master):
     journald = start_master(env={"JOURNAL_STREAM": "8:12345"})
     assert all(re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) \[", line)
                for line in journald.lines), journald.lines[:3]
+
+
+def test_reopen_on_a_full_disk_keeps_logging_and_reports_once(capfd):
+    """/dev/full fails every write with ENOSPC, as a full disk does."""
+    import logging
+
+    from supervisor.config import LogConfig
+    from supervisor.logs import Logs
+
+    logs = Logs(LogConfig(level="info", format="text", file="/dev/full"))
+    try:
+        log = logging.getLogger("test.full")
+        for _ in range(50):
+            log.info("a record that cannot be written")
+        logs.reopen()  # closing the old handler flushes into ENOSPC
+        log.info("still logging")
+    finally:
+        logging.getLogger().removeHandler(logs.handler)
+    err = capfd.readouterr().err
+    assert "Logging error" not in err
+    assert err.count("cannot write the log") == 1

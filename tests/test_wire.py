@@ -66,3 +66,30 @@ def test_nothing_in_the_package_unpickles_or_evaluates():
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if pattern.search(line)]
     assert offenders == []
+
+
+def test_load_json_bounds_depth_and_size():
+    with pytest.raises(wire.WireError, match="nested deeper"):
+        wire.load_json(b"[" * 1000)
+    with pytest.raises(wire.WireError, match="exceeds"):
+        wire.load_json(b'"' + b"x" * 100 + b'"', limit=50)
+    assert wire.load_json(b'{"a": "' + b"[" * 500 + b'"}') == {"a": "[" * 500}
+    assert wire.load_json(b"[" * 32 + b"]" * 32) is not None
+
+
+def test_deeply_nested_context_is_refused_and_the_master_keeps_serving(start_master):
+    """One kilobyte of brackets once raised RecursionError out of the loop and hung the master."""
+    master = start_master()
+    raw = zmq.Context.instance().socket(zmq.DEALER)
+    raw.linger = 0
+    raw.connect(master.endpoint)
+    try:
+        raw.send_multipart([b"1", b"echo", b"x", b"[" * 1000])
+        assert raw.poll(5000), "no answer to the nested context"
+        req_id, status, body = raw.recv_multipart()
+    finally:
+        raw.close()
+    assert (req_id, status, json.loads(body)["code"]) == (b"1", wire.ERR, "BadRequest")
+    with Client(master.endpoint) as client:
+        assert client.exec("echo", b"alive") == b"alive"
+    assert master.proc.poll() is None
