@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# Exit codes of the master and the command line, defined once.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2  # a bad config, Tars conf or handler: fix and retry
+EXIT_NOT_RUNNING = 3  # `status`: no master runs for this config
+
 
 class SupervisorError(Exception):
     """Base of every error the client API raises."""

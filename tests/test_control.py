@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 from supervisor import Client
-from supervisor.control import HARD_LIMIT, MAX_REQUEST, ControlClient, ControlError
+from supervisor.ops.control import HARD_LIMIT, MAX_REQUEST, ControlClient, ControlError
 from tests.ops_support import cli
 from tests.support import ROOT, wait_until
 

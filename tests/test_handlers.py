@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from supervisor.handlers import HandlerLoadError, build
 from supervisor.payload import Payload, encode_result
+from supervisor.worker.handlers import HandlerLoadError, build
 
 
 def test_interceptors_wrap_in_order_star_outermost():

@@ -61,7 +61,7 @@ def test_reopen_on_a_full_disk_keeps_logging_and_reports_once(capfd):
     import logging
 
     from supervisor.config import LogConfig
-    from supervisor.logs import Logs
+    from supervisor.master.logs import Logs
 
     logs = Logs(LogConfig(level="info", format="text", file="/dev/full"))
     try:

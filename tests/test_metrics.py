@@ -9,8 +9,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from supervisor import Client
+from supervisor.config.values import split_address
 from supervisor.errors import HandlerError
-from supervisor.metrics import Metrics, WorkerView, split_address
+from supervisor.ops.metrics import Metrics, WorkerView
 from tests.ops_support import cli, write_config
 from tests.support import wait_until
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from supervisor.notify import Notifier, Watchdog
+from supervisor.ops.notify import Notifier, Watchdog
 from tests.ops_support import Datagrams
 from tests.support import ROOT, wait_until
 

@@ -3,9 +3,9 @@
 import random
 
 from supervisor.config import Policy
-from supervisor.policy import exec_deadline, job_limits, should_prespawn, soft_reason
-from supervisor.pool import Request, State, Worker
-from supervisor.process import Backoff
+from supervisor.pool.allocator import Request, State, Worker
+from supervisor.pool.backoff import Backoff
+from supervisor.pool.recycling import exec_deadline, job_limits, should_prespawn, soft_reason
 
 
 def worker(**fields) -> Worker:
@@ -38,7 +38,7 @@ def test_soft_limits():
     assert "idle" in soft_reason(worker(), 11.5, limits, 10)
     assert soft_reason(worker(state=State.WORKING), 11.5, limits, 10) is None
     assert "RSS 90 MB above max_worker_memory 80 MB" in soft_reason(worker(), 2.0, limits, 90)
-    assert soft_reason(worker(retiring=True), 61.0, limits, 90) is None
+    assert soft_reason(worker(state=State.RETIRING), 61.0, limits, 90) is None
     assert soft_reason(worker(state=State.STARTING), 61.0, limits, 90) is None
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from supervisor.pool import Pool, QueueFullError, Request, State
+from supervisor.pool.allocator import Pool, QueueFullError, Request, State
 
 
 def request(name: str, now: float = 0.0) -> Request:

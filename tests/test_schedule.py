@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supervisor.schedule import (
+from supervisor.triggers.timeline import (
     Every,
     Tick,
     TickStats,

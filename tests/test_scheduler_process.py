@@ -24,7 +24,7 @@ import psutil
 import pytest
 import zmq
 
-from supervisor.scheduler import run_scheduler
+from supervisor.scheduling.scheduler import run_scheduler
 
 SPAWN = multiprocessing.get_context("spawn")
 INTERVAL = 0.1

@@ -1,6 +1,6 @@
 import pytest
 
-from supervisor.units import parse_duration, parse_size_mb
+from supervisor.config.values import parse_duration, parse_size_mb
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -21,10 +21,10 @@ from typing import Any
 
 import zmq
 
-from supervisor.capture import Capture
-from supervisor.keepalive import KeepAlive
-from supervisor.process import die_with_parent, set_title
 from supervisor.tars.conf import Endpoint
+from supervisor.tars.keepalive import KeepAlive
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
 
 PROCESS_TITLE = "supervisor: keepalive"
 COMMAND = "keepalive"

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import psutil
 
+from supervisor.config.values import split_address
+
 log = logging.getLogger("supervisor.metrics")
 
 # Buckets for handler run time, in seconds: 1 ms to 2 minutes.
@@ -95,15 +97,6 @@ class Metrics:
 
     def queue_length(self) -> int:
         return self._queue_length()
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[V6]:PORT` or `:PORT` (loopback); raise ValueError otherwise."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {address!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return ("127.0.0.1" if host == "*" else host), int(port)
 
 
 def _rss(pid: int | None) -> float | None:

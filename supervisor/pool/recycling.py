@@ -10,7 +10,7 @@ import math
 import random
 
 from supervisor.config import Policy
-from supervisor.pool import State, Worker
+from supervisor.pool.allocator import State, Worker
 
 
 def job_limits(max_jobs: int, rng: random.Random | None = None) -> tuple[int, int]:
@@ -44,7 +44,7 @@ def should_prespawn(worker: Worker, now: float, startup: float) -> bool:
 
 def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None) -> str | None:
     """Why `worker` should be replaced once it is idle, or None."""
-    if worker.state not in (State.READY, State.WORKING) or worker.retiring or worker.standby:
+    if worker.state not in (State.READY, State.WORKING):
         return None
     if limits.ttl and now - worker.ready_at >= limits.ttl:
         return f"ttl {limits.ttl:g}s reached"

@@ -11,7 +11,8 @@ from typing import Any
 
 import psutil
 
-from supervisor.pool import Pool, State, Worker
+from supervisor.pool.allocator import Pool, Worker
+from supervisor.pool.states import State
 
 
 class CpuSampler:
@@ -75,15 +76,15 @@ def _row(worker: Worker, pid: int | None, sampler: CpuSampler, now: float) -> di
     if worker.request is not None:
         request = {"handler": worker.request.handler.decode("utf-8", "replace"),
                    "running": round(now - worker.request.started, 3)}
-    return {"id": worker.id, "pid": pid, "state": worker.state.value, "jobs": worker.jobs,
+    return {"id": worker.id, "pid": pid, "state": worker.state.shown, "jobs": worker.jobs,
             "rss": rss, "cpu": None if cpu is None else round(cpu, 1),
             "age": round(now - worker.started, 3), "request": request}
 
 
 def pool_counts(pool: Pool) -> dict[str, int]:
-    counts = {state.value: 0 for state in State}
+    counts = {state.shown: 0 for state in State}
     for worker in list(pool.workers.values()):
-        counts[worker.state.value] += 1
+        counts[worker.state.shown] += 1
     return counts
 
 

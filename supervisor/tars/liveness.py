@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import zmq
 
 from supervisor import __version__
-from supervisor.keepalive import ADMIN_ADAPTER
-from supervisor.pool import State
-from supervisor.process import Helper
-from supervisor.reporter import ReporterSpec, run_reporter
-
-if TYPE_CHECKING:
-    from supervisor.master import Master
+from supervisor.config import Config
+from supervisor.lifecycle.helper import Helper
+from supervisor.lifecycle.service import Handler
+from supervisor.tars.keepalive import ADMIN_ADAPTER
+from supervisor.tars.reporter import ReporterSpec, run_reporter
 
 log = logging.getLogger("supervisor.liveness")
 
@@ -38,19 +40,28 @@ def probe_timeout(interval: float) -> float:
 
 
 class Liveness:
-    """Supervises the reporter process of a master whose config has a Tars conf."""
+    """The keepalive service: supervises the reporter process and answers its probe.
 
-    def __init__(self, master: Master) -> None:
-        self.master = master
-        self.reporter = Helper("keepalive reporter", master.config.pool.start_method,
-                               run_reporter, lambda: (self._spec(),), master.poller)
-        self.started = False
+    `alive()` says how many workers serve (none while the master stops);
+    `count(result)` counts each round's result in the metrics.
+    """
+
+    name = "keepalive reporter"
+
+    def __init__(self, config: Config, poller: zmq.Poller, alive: Callable[[], int],
+                 count: Callable[[str], None]) -> None:
+        self.config = config
+        self.alive = alive
+        self.count = count
+        self.results: Counter[str] = Counter()
+        self.reporter = Helper(self.name, config.pool.start_method, run_reporter,
+                               lambda: (self._spec(),), poller)
         self.latest: dict[str, Any] = {"state": "waiting for the pool", "last_success": None,
                                        "last_error": None, "reports": 0, "failures": 0,
                                        "missed": 0}
 
     def _spec(self) -> ReporterSpec:
-        config = self.master.config
+        config = self.config
         conf = config.tars
         assert conf is not None
         return ReporterSpec(
@@ -61,19 +72,26 @@ class Liveness:
             app_version=f"zmq-supervisor {__version__}",
             probe_timeout=probe_timeout(config.keepalive_interval))
 
-    # --- the reporter process ---
+    # --- the reporter process (the service seam, supervisor.lifecycle.service) ---
+
+    def sockets(self) -> dict[zmq.Socket, Handler]:
+        return {}
+
+    def pool_ready(self, now: float) -> None:
+        if not self.reporter.stopped:
+            self.reporter.start(now)
 
     def after_poll(self, events: dict[Any, int], now: float) -> None:
-        """Start once the pool is ready, reap and restart, stop when the master stops."""
         self.reporter.after_poll(events, now)
-        if self.master.stopping:
-            self.reporter.stop()
-        elif not self.started and self.master.ready_announced:
-            self.started = True
-            self.reporter.start(now)
 
     def next_deadline(self) -> float | None:
         return self.reporter.restart_at
+
+    def stop(self) -> None:
+        self.reporter.stop()
+
+    def draining(self) -> bool:
+        return False  # the reporter has nothing to finish: close() ends it
 
     def close(self) -> None:
         """The master is exiting: the reporter goes too, killed if it has not finished."""
@@ -85,25 +103,24 @@ class Liveness:
         """The `keepalive` control command: record a round's result, say how many workers live."""
         result = args.get("result")
         if result in RESULTS:
-            self.master.ops.metrics.keepalive(result)
+            self.results[result] += 1
+            self.count(result)
         status = args.get("status")
         if isinstance(status, dict):
             for key, types in _FIELDS.items():
                 value = status.get(key)
                 if value is None or (isinstance(value, types) and not isinstance(value, bool)):
                     self.latest[key] = value
-        master = self.master
-        alive = 0 if master.stopping else master.pool.count(State.READY, State.WORKING)
-        return {"alive": alive, "pid": os.getpid()}
+        return {"alive": self.alive(), "pid": os.getpid()}
 
     def status(self) -> dict[str, Any]:
         """The `keepalive` section of `supervisor status`."""
-        config = self.master.config
+        config = self.config
         conf = config.tars
         assert conf is not None
         adapters = [a.name for a in conf.adapters if a.name != ADMIN_ADAPTER] + [ADMIN_ADAPTER]
         last = self.latest["last_success"]
-        return {"enabled": True, "results": dict(self.master.ops.metrics.keepalives),
+        return {"enabled": True, "results": dict(self.results),
                 **self.latest, "since_success": None if last is None else
                 round(time.time() - last, 3),
                 "node": f"{conf.node_servant}@{conf.node}", "interval": config.keepalive_interval,

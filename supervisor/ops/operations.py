@@ -1,10 +1,10 @@
 """The master's operations layer: control socket, systemd notify and watchdog, metrics, keepalive.
 
 `Master` owns one `Operations` and calls a handful of hooks from its loop
-(`start`, `after_poll`, `next_deadline`, the request/exit hooks, `close`).
-Everything else is read from the master's state, so the loop itself stays
-about moving frames. Control commands run the same code paths as signals:
-`stop` is SIGTERM, `reset` is SIGHUP, `scale` is TTIN/TTOU.
+(`start`, `after_poll`, `next_deadline`, the request hooks, `close`). Operations
+sees the master only as `Controls`: a few facts and the public verbs, which
+control commands call exactly as signals do (`stop` is SIGTERM, `reset` SIGHUP,
+`scale` TTIN/TTOU).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import zmq
 
-from supervisor import __version__, access, wire
-from supervisor.control import CommandError, ControlServer
-from supervisor.liveness import Liveness
-from supervisor.metrics import Metrics, WorkerView
-from supervisor.notify import START_SOCKET_ENV, Notifier, Watchdog
-from supervisor.pool import Request, State
-from supervisor.snapshot import CpuSampler, pool_counts, summary, worker_rows
-
-if TYPE_CHECKING:
-    from supervisor.master import Master
+from supervisor import __version__
+from supervisor.config import Config
+from supervisor.lifecycle.slots import Workers
+from supervisor.ops import access
+from supervisor.ops.control import CommandError, ControlServer
+from supervisor.ops.metrics import Metrics, WorkerView
+from supervisor.ops.notify import START_SOCKET_ENV, Notifier, Watchdog
+from supervisor.ops.snapshot import CpuSampler, pool_counts, summary, worker_rows
+from supervisor.pool.allocator import Pool, Request
+from supervisor.pool.states import UP
 
 log = logging.getLogger("supervisor.operations")
 
@@ -38,10 +38,28 @@ class StartupError(Exception):
     """The operations layer could not start (e.g. the metrics address is in use)."""
 
 
+class Controls(Protocol):
+    """What operations may see of the master: facts, and the verbs signals also call."""
+
+    config: Config
+    context: zmq.Context
+    poller: zmq.Poller
+    pool: Pool
+    workers: Workers
+    stopping: bool
+    ready_announced: bool
+
+    def stop(self, graceful: bool) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def scale(self, delta: int) -> None: ...
+
+
 class Operations:
     """Hooks the master calls; holds the control server, notifier, watchdog and metrics."""
 
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Controls) -> None:
         self.master = master
         self.started_wall = time.time()
         self.started = time.monotonic()
@@ -58,21 +76,16 @@ class Operations:
         self.reload_at: float | None = None
         self.status_text = ""
         self.status_sent_at = 0.0
-        config = master.config
-        self.liveness = Liveness(master) if config.keepalive_enabled and config.tars else None
+        self.commands: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "status": self.cmd_status, "workers": self.cmd_workers, "reset": self.cmd_reset,
+            "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping}
 
     # --- life cycle ---
 
     def start(self) -> None:
         """Bind the control socket and the metrics endpoint; after the master's own sockets."""
-        commands = {"status": self.cmd_status, "workers": self.cmd_workers,
-                    "reset": self.cmd_reset, "stop": self.cmd_stop, "scale": self.cmd_scale,
-                    "ping": self.cmd_ping}
-        if self.liveness is not None:
-            commands["keepalive"] = self.liveness.command
-            self.add_status("keepalive", self.liveness.status)
         self.control = ControlServer(self.master.context, self.master.config.control_endpoint,
-                                     commands)
+                                     self.commands)
         self.master.poller.register(self.control.socket, zmq.POLLIN)
         try:
             self.metrics.start()
@@ -86,8 +99,6 @@ class Operations:
                      self.master.config.allow)
 
     def close(self) -> None:
-        if self.liveness is not None:
-            self.liveness.close()
         if not self.announced_stopping:
             self.notifier.stopping()
         if self.control is not None:
@@ -101,13 +112,15 @@ class Operations:
         """Add a section to `supervisor status` (e.g. schedules' tick stats, keepalive state)."""
         self.status_sources[name] = provider
 
+    def add_command(self, name: str, command: Callable[[dict[str, Any]], Any]) -> None:
+        """Serve one more control command (before `start`), e.g. the keepalive probe."""
+        self.commands[name] = command
+
     # --- the loop ---
 
     def next_deadline(self) -> float | None:
         """When the loop must wake for us: the next watchdog ping or a pending STATUS."""
         candidates = [self.watchdog.next_deadline()]
-        if self.liveness is not None:
-            candidates.append(self.liveness.next_deadline())
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -130,8 +143,6 @@ class Operations:
         if master.stopping and not self.announced_stopping:
             self.announced_stopping = True
             self.notifier.stopping()
-        if self.liveness is not None:
-            self.liveness.after_poll(events, now)
         if self.watchdog.due(now):
             self.notifier.send(WATCHDOG=1)
         if self.notifier.enabled and now - self.status_sent_at >= STATUS_EVERY:
@@ -148,14 +159,14 @@ class Operations:
 
     def _reloaded(self) -> bool:
         fresh = sum(1 for w in self.master.pool.workers.values()
-                    if w.started >= self.reload_at and w.state in (State.READY, State.WORKING))
+                    if w.started >= self.reload_at and w.state in UP)
         return fresh >= self.master.workers.size
 
     # --- events from the master ---
 
-    def request_done(self, request: Request, status: bytes, now: float) -> None:
+    def request_done(self, request: Request, ok: bool, now: float) -> None:
         """A worker answered `request` (ok or HandlerError)."""
-        outcome = "ok" if status == wire.OK else "HandlerError"
+        outcome = "ok" if ok else "HandlerError"
         self.metrics.request(request.handler.decode("utf-8", "replace"), outcome,
                              now - request.started)
 
@@ -183,7 +194,7 @@ class Operations:
     def _worker_views(self) -> list[WorkerView]:
         """Called from the metrics thread: one atomic copy of the pool's workers."""
         workers = list(self.master.pool.workers.values())
-        return [WorkerView(w.id, w.pid, w.state.value) for w in workers]
+        return [WorkerView(w.id, w.pid, w.state.shown) for w in workers]
 
     # --- control commands ---
 
@@ -225,7 +236,7 @@ class Operations:
     def cmd_reset(self, args: dict[str, Any]) -> dict[str, Any]:
         self._refuse_when_stopping()
         log.info("reset requested on the control socket")
-        self.master._handle_hup()
+        self.master.reset()
         return {"replacing": self.master.workers.size}
 
     def cmd_stop(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -234,10 +245,7 @@ class Operations:
             raise CommandError("BadRequest", "immediate must be true or false")
         log.info("%s stop requested on the control socket", "immediate" if immediate else
                  "graceful")
-        if immediate:
-            self.master._handle_quit()
-        else:
-            self.master._handle_term()
+        self.master.stop(graceful=not immediate)
         return {"stopping": True, "pid": os.getpid(),
                 "destroy_timeout": self.master.config.pool.destroy_timeout}
 
@@ -253,9 +261,7 @@ class Operations:
         if not 1 <= target <= MAX_WORKERS:
             raise CommandError("BadRequest", f"pool size must stay within 1..{MAX_WORKERS}, "
                                              f"asked for {target}")
-        now, step = time.monotonic(), 1 if target > workers.size else -1
-        for _ in range(abs(target - workers.size)):
-            workers.scale(step, now)
+        self.master.scale(target - workers.size)
         return {"size": workers.size}
 
     def _refuse_when_stopping(self) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 import zmq
 
 from supervisor import wire
-from supervisor.capture import Capture
-from supervisor.handlers import HandlerLoadError, build
 from supervisor.payload import Payload, encode_result
-from supervisor.process import die_with_parent, set_title
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
+from supervisor.worker.handlers import HandlerLoadError, build
 
 
 @dataclass(frozen=True)

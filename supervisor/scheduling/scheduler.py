@@ -19,9 +19,9 @@ from typing import Any
 
 import zmq
 
-from supervisor.capture import Capture
-from supervisor.process import die_with_parent, set_title
-from supervisor.schedule import Tick, Timeline
+from supervisor.triggers.timeline import Tick, Timeline
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
 
 PROCESS_TITLE = "supervisor: scheduler"
 # A changed parent pid is noticed within this many seconds even without PDEATHSIG.

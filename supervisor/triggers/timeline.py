@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from supervisor.cron import Cron, parse_cron
+from supervisor.triggers.cron import Cron, parse_cron
 
 __all__ = [
     "SKIP_REASONS",

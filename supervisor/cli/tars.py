@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from supervisor import config as config_module
-from supervisor import daemon
+from supervisor.cli import daemon
 from supervisor.config import DEFAULT_PATH
 from supervisor.errors import ConfigError
 from supervisor.tars import conf as tars_conf
+from supervisor.tars import settings
 
 PREFIX = "--config="
 COMMANDS = ("start", "stop", "restart")
@@ -43,8 +43,11 @@ def yaml_path(tars_path: str, environ: dict[str, str]) -> str:
     raise ConfigError(f"{tars_path}: no {DEFAULT_PATH} in {where}; set SUPERVISOR_CONFIG")
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run one platform command; ConfigError propagates (the CLI prints it, exit code 2)."""
+def main(argv: Sequence[str], cli: Callable[[list[str]], int]) -> int:
+    """Run one platform command; ConfigError propagates (the CLI prints it, exit code 2).
+
+    `cli` is the `supervisor` command line, which serves every other command.
+    """
     command = argv[1] if len(argv) > 1 else "start"
     if argv[0] == PREFIX or (command in COMMANDS and len(argv) > 2):
         print(f"usage: python -m supervisor {PREFIX}TARSCONF [{'|'.join(COMMANDS)}|COMMAND...]",
@@ -53,10 +56,8 @@ def main(argv: Sequence[str]) -> int:
     tars_path = os.path.abspath(argv[0][len(PREFIX):])
     yaml = yaml_path(tars_path, dict(os.environ))
     if command not in COMMANDS:
-        from supervisor.cli import main as cli
-
         return cli([command, "-c", yaml, "--tars", tars_path, *argv[2:]])
-    config = config_module.load(yaml, tars_config=tars_path)
+    config = settings.load(yaml, tars_path)
     timeout = _start_timeout(os.environ.get("SUPERVISOR_START_TIMEOUT"))
     if command in ("stop", "restart"):
         daemon.stop(config)

@@ -20,11 +20,12 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.policy import job_limits, soft_reason
-from supervisor.pool import Pool, State, Worker
-from supervisor.process import Backoff, start_child
-from supervisor.worker import WorkerSpec
-from supervisor.worker import main as worker_main
+from supervisor.lifecycle.spawn import start_child
+from supervisor.pool.allocator import Pool, State, Worker
+from supervisor.pool.backoff import Backoff
+from supervisor.pool.recycling import job_limits, soft_reason
+from supervisor.worker.main import WorkerSpec
+from supervisor.worker.main import main as worker_main
 
 log = logging.getLogger("supervisor.workers")
 
@@ -173,10 +174,11 @@ class Workers:
         """Start a graceful stop: idle workers go now, busy ones after the queue drains."""
         self.pending.clear()
         for ident, worker in list(self.pool.workers.items()):
-            if worker.state is State.STARTING:
+            if worker.state in (State.STARTING, State.WARMING):
                 self.pool.retire(ident)
                 self._signal(ident, signal.SIGTERM)
-            elif worker.state is State.READY and not self.pool.queue and self.pool.retire(ident):
+            elif worker.state in (State.READY, State.STANDBY) and not self.pool.queue and \
+                    self.pool.retire(ident):
                 self.stop(ident)
 
     def kill(self, ident: bytes) -> None:
@@ -242,12 +244,11 @@ class Workers:
         if standby is None or not standby.standby:
             return
         serving = next((w for w in self.pool.workers.values() if w.id == worker_id
-                        and w.ident != ident and not w.retiring
-                        and w.state in (State.READY, State.WORKING)), None)
+                        and w.ident != ident and w.state in (State.READY, State.WORKING)), None)
         if serving is None:
             return
         self.slots[worker_id] = serving.ident
-        if self.pool.retire(ident) and standby.state is not State.STARTING:
+        if self.pool.retire(ident):
             self.stop(ident)
 
     def replacing(self, ident: bytes) -> bool:
@@ -280,7 +281,7 @@ class Workers:
             self._cancel_standby(worker_id)
         for worker_id, ident in list(self.slots.items()):
             worker = self.pool.workers.get(ident)
-            if worker is not None and worker.state is not State.STARTING:
+            if worker is not None and worker.state not in (State.STARTING, State.WARMING):
                 self.replace(ident, now, "reset")
                 continue
             if worker is not None:

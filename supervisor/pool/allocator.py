@@ -2,30 +2,37 @@
 
 Like RoadRunner's static pool, a worker runs one request at a time; requests
 that find no free worker wait in FIFO order, bounded by `max_queue_size` and
-`allocate_timeout`. Process lifecycle lives in `supervisor.process`; the master
-feeds this state machine events and performs the I/O its answers call for.
+`allocate_timeout`. Processes are started and stopped by `supervisor.lifecycle`;
+the master feeds this state machine events and performs the I/O its answers call
+for. Every state change goes through `states.move`.
 """
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
+
+from supervisor.pool.states import BUSY, State, move
+
+__all__ = ["Origin", "Pool", "QueueFullError", "Request", "State", "Worker"]
 
 
-class State(enum.Enum):
-    STARTING = "starting"
-    READY = "ready"
-    WORKING = "working"
-    STOPPING = "stopping"
+class Origin(Protocol):
+    """Whom a request answers to (a client, a tick): it knows how to deliver the outcome."""
+
+    def answered(self, request: Request, ok: bool, body: bytes, now: float) -> None:
+        """The handler returned (`ok`) or raised; `body` is its result or error."""
+
+    def failed(self, request: Request, code: str, message: str) -> None:
+        """The pool could not run the request to an answer (`code` names the typed error)."""
 
 
 @dataclass(slots=True)
 class Request:
     """A request on its way through the pool; `origin` says whom to answer."""
 
-    origin: Any
+    origin: Origin
     handler: bytes
     body: bytes
     context: bytes
@@ -42,12 +49,20 @@ class Worker:
     pid: int | None = None
     jobs: int = 0
     request: Request | None = None
-    retiring: bool = False
     last_active: float = 0.0
     ready_at: float = 0.0
     max_jobs: int = 0
     job_ceiling: int = 0
-    standby: bool = False
+
+    @property
+    def standby(self) -> bool:
+        """A warm successor that serves nothing until activated."""
+        return self.state in (State.WARMING, State.STANDBY)
+
+    @property
+    def retiring(self) -> bool:
+        """Out of rotation: stops once idle."""
+        return self.state in (State.RETIRING, State.STOPPING)
 
 
 class QueueFullError(Exception):
@@ -73,8 +88,8 @@ class Pool:
         A `standby` worker, once ready, takes no request until `activate()`: it is
         the warm successor of a worker that will reach its job cap.
         """
-        worker = Worker(worker_id, ident, now, max_jobs=limits[0], job_ceiling=limits[1],
-                        standby=standby)
+        worker = Worker(worker_id, ident, now, State.WARMING if standby else State.STARTING,
+                        max_jobs=limits[0], job_ceiling=limits[1])
         self.workers[ident] = worker
         return worker
 
@@ -85,14 +100,14 @@ class Pool:
         """
         worker = self.workers.get(ident)
         if worker is None or worker.pid is not None or \
-                worker.state not in (State.STARTING, State.STOPPING):
+                worker.state not in (State.STARTING, State.WARMING, State.STOPPING):
             return None
         worker.pid = pid
         worker.last_active = worker.ready_at = now
         if worker.state is State.STOPPING:
             return worker, None
-        if worker.standby:
-            worker.state = State.READY
+        if worker.state is State.WARMING:
+            move(worker, State.STANDBY)
             return worker, None
         return worker, self._free(worker, now)
 
@@ -101,29 +116,29 @@ class Pool:
         worker = self.workers.get(ident)
         if worker is None or not worker.standby:
             return None
-        worker.standby = False
-        if worker.state is not State.READY:
+        if worker.state is State.WARMING:
+            move(worker, State.STARTING)
             return None
         return self._free(worker, now)
 
     def remove(self, ident: bytes) -> Worker | None:
         """The worker's process is gone; the request it was running (if any) is on it."""
         worker = self.workers.pop(ident, None)
-        if worker is not None and worker.state is State.READY and not worker.standby:
+        if worker is not None and worker.state is State.READY:
             self.idle.remove(worker)
         return worker
 
     def retire(self, ident: bytes) -> bool:
         """Take a worker out of rotation; True when it is idle and can be stopped now."""
         worker = self.workers.get(ident)
-        if worker is None or worker.state is State.STOPPING:
+        if worker is None or worker.state in (State.STOPPING, State.RETIRING):
             return False
-        worker.retiring = True
         if worker.state is State.WORKING:
+            move(worker, State.RETIRING)
             return False
-        if worker.state is State.READY and not worker.standby:
+        if worker.state is State.READY:
             self.idle.remove(worker)
-        worker.state = State.STOPPING
+        move(worker, State.STOPPING)
         return True
 
     # --- requests come and go ---
@@ -149,8 +164,7 @@ class Pool:
         worker.jobs += 1
         worker.last_active = now
         if worker.retiring or self._capped(worker):
-            worker.retiring = True
-            worker.state = State.STOPPING
+            move(worker, State.STOPPING)
             return worker, finished, None
         return worker, finished, self._free(worker, now)
 
@@ -167,8 +181,7 @@ class Pool:
         if worker is None or worker.request is None:
             return None
         request, worker.request = worker.request, None
-        worker.retiring = True
-        worker.state = State.STOPPING
+        move(worker, State.STOPPING)
         return request
 
     def expire(self, now: float) -> list[Request]:
@@ -194,24 +207,23 @@ class Pool:
 
     def serving(self) -> int:
         """Workers that can take requests now or after their current one."""
-        return sum(1 for w in self.workers.values()
-                   if w.state in (State.READY, State.WORKING) and not w.retiring
-                   and not w.standby)
+        return sum(1 for w in self.workers.values() if w.state in (State.READY, State.WORKING))
 
     def busy(self) -> list[Worker]:
-        return [w for w in self.workers.values() if w.state is State.WORKING]
+        """Workers running a request (a retiring one still runs its last)."""
+        return [w for w in self.workers.values() if w.state in BUSY]
 
     def _free(self, worker: Worker, now: float) -> Request | None:
         if self.queue:
             request = self.queue.popleft()
             self._assign(worker, request, now)
             return request
-        worker.state = State.READY
+        move(worker, State.READY)
         self.idle.append(worker)
         return None
 
     @staticmethod
     def _assign(worker: Worker, request: Request, now: float) -> None:
-        worker.state = State.WORKING
+        move(worker, State.WORKING)
         worker.request = request
         request.started = now

@@ -24,10 +24,10 @@ from pathlib import Path
 import psutil
 
 from supervisor.config import Config
-from supervisor.notify import START_SOCKET_ENV
-from supervisor.pidfile import read_pid
+from supervisor.errors import EXIT_FAILURE, EXIT_OK
+from supervisor.master.pidfile import read_pid
+from supervisor.ops.notify import START_SOCKET_ENV
 
-EXIT_OK, EXIT_FAILURE = 0, 1
 STOP_MARGIN = 10.0
 LOG_TAIL = 10
 
@@ -116,10 +116,10 @@ def _become_daemon(config: Config, address: str, logfile: str, exit_w: int) -> N
 
 
 def _run_master(config: Config) -> int:
-    from supervisor.logs import Logs
-    from supervisor.master import Master
-    from supervisor.operations import StartupError
-    from supervisor.pidfile import AlreadyRunning
+    from supervisor.master.logs import Logs
+    from supervisor.master.loop import Master
+    from supervisor.master.pidfile import AlreadyRunning
+    from supervisor.ops.operations import StartupError
 
     try:
         return Master(config, Logs(config.log)).run()

@@ -13,14 +13,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
+from supervisor import wire
 from supervisor.config import Config
-from supervisor.pool import Pool, Request
-from supervisor.process import Helper
-from supervisor.schedule import Tick, TickStats
-from supervisor.scheduler import run_scheduler
+from supervisor.lifecycle.helper import Helper
+from supervisor.lifecycle.service import Handler
+from supervisor.pool.allocator import Pool, Request
+from supervisor.scheduling.scheduler import run_scheduler
+from supervisor.triggers.timeline import Tick, TickStats
 
 log = logging.getLogger("supervisor.ticker")
 
@@ -30,13 +33,24 @@ _START_LEAD = 0.1
 
 @dataclass(frozen=True, slots=True)
 class TickJob:
-    """The origin of a request made from a tick (a client's is a tuple)."""
+    """The origin of a request made from a tick: its outcome goes to the tick accounting."""
 
     schedule: str
     tick: int
+    ticker: Ticker
+
+    def answered(self, request: Request, ok: bool, body: bytes, now: float) -> None:
+        self.ticker.finished(self, ok, "the handler raised")
+
+    def failed(self, request: Request, code: str, message: str) -> None:
+        self.ticker.finished(self, False, f"{code}: {message}")
 
 
 class Ticker:
+    """The scheduling service: the scheduler process, its tick socket, the tick accounting."""
+
+    name = "scheduler"
+
     def __init__(self, config: Config, pool: Pool, context: zmq.Context, poller: zmq.Poller,
                  dispatch: Callable[[bytes, Request], None],
                  record: Callable[[str, str, int], None]) -> None:
@@ -54,6 +68,29 @@ class Ticker:
         self.specs: list[dict] = []
         self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
                                 self._scheduler_args, poller)
+
+    # --- the service seam (supervisor.lifecycle.service) ---
+
+    def sockets(self) -> dict[zmq.Socket, Handler]:
+        return {self.socket: self.on_message}
+
+    def pool_ready(self, now: float) -> None:
+        self.start()
+
+    def after_poll(self, events: dict[Any, int], now: float) -> None:
+        self.scheduler.after_poll(events, now)
+
+    def next_deadline(self) -> float | None:
+        return self.scheduler.restart_at
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    def draining(self) -> bool:
+        return self.scheduler.running
+
+    def close(self) -> None:
+        self.scheduler.close()
 
     def start(self) -> None:
         """Anchor every schedule just ahead of now and start the scheduler process."""
@@ -80,9 +117,9 @@ class Ticker:
             log.warning("unexpected message from the scheduler: %r", frames[1:2])
             return
         try:
-            tick = Tick.from_wire(json.loads(frames[2]))
+            tick = Tick.from_wire(wire.load_json(frames[2]))
             stats = self.stats[tick.schedule]
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             log.warning("dropped a malformed tick: %s", exc)
             return
         stats.received(tick)
@@ -98,8 +135,8 @@ class Ticker:
             context = json.dumps({"lastTick": tick.last_tick, "schedule": tick.schedule,
                                   "scheduledAt": tick.scheduled_at}).encode()
             now = time.monotonic()
-            request = Request(TickJob(tick.schedule, tick.tick), schedule.handler.encode(), body,
-                              context, now)
+            request = Request(TickJob(tick.schedule, tick.tick, self), schedule.handler.encode(),
+                              body, context, now)
             worker = self.pool.submit(request, now)
             self.running[tick.schedule] += 1
             self.dispatch(worker.ident, request)

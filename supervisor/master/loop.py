@@ -1,7 +1,10 @@
 """The master: one poll loop that wires socket, process and signal events to the pool.
 
-Allocation decisions live in `Pool`; starting and stopping processes in
-`Workers`; this module only moves frames and reacts to events, one handler each.
+The loop reads like a checklist: drain child logs, worker messages, worker exits,
+client requests, signals, services, timers, operations. Allocation decisions live
+in `supervisor.pool`, processes in `supervisor.lifecycle`, helper services behind
+`supervisor.lifecycle.service`; signals and control commands call the same public
+verbs (`stop`, `reset`, `scale`, `reopen_logs`).
 """
 
 from __future__ import annotations
@@ -12,22 +15,34 @@ import time
 
 import zmq
 
-from supervisor import rundir, wire
+from supervisor import wire
 from supervisor.config import Config
-from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
-from supervisor.logs import Logs, log_handler_error
-from supervisor.operations import Operations
-from supervisor.pidfile import PidFile
-from supervisor.policy import exec_deadline, should_prespawn
-from supervisor.pool import Pool, QueueFullError, Request, State
-from supervisor.process import set_title
-from supervisor.signals import SignalQueue
-from supervisor.ticker import Ticker, TickJob
-from supervisor.workers import Workers
+from supervisor.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    ExecTimeout,
+    NoFreeWorkers,
+    NotRunning,
+    WorkerLost,
+)
+from supervisor.lifecycle.service import Service
+from supervisor.lifecycle.slots import Workers
+from supervisor.master import rundir
+from supervisor.master.clients import Clients
+from supervisor.master.logs import Logs, log_handler_error
+from supervisor.master.pidfile import PidFile
+from supervisor.master.signals import SignalQueue
+from supervisor.ops.operations import Operations
+from supervisor.pool.allocator import Pool, Request
+from supervisor.pool.recycling import exec_deadline, should_prespawn
+from supervisor.pool.states import UP, State
+from supervisor.scheduling.dispatcher import Ticker
+from supervisor.tars.liveness import Liveness
+from supervisor.worker.child import set_title
 
 log = logging.getLogger("supervisor.master")
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
 
 
@@ -44,7 +59,6 @@ class Master:
         self.config = config
         self.logs = logs
         self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout)
-        self.handler_names = {name.encode() for name in config.handlers}
         self.signals: SignalQueue | None = None
         self.stopping = False
         self.stop_deadline: float | None = None
@@ -58,7 +72,9 @@ class Master:
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
-        self.ticker: Ticker | None = None
+        self.clients: Clients
+        self.services: list[Service] = []
+        self.service_sockets: dict[zmq.Socket, object] = {}
         self.ops = Operations(self)
 
     # --- set-up and tear-down ---
@@ -70,16 +86,12 @@ class Master:
         pidfile.acquire()
         try:
             self._bind()
+            self.workers = Workers(self.config, self.pool, self.backend, self.poller,
+                                   self.ops.metrics.restart)
+            self._add_services()
             self.ops.start()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
-            self.workers = Workers(self.config, self.pool, self.backend, self.poller,
-                                   self.ops.metrics.restart)
-            if self.config.schedules:
-                self.ticker = Ticker(self.config, self.pool, self.context, self.poller,
-                                     self._dispatch, self.ops.metrics.tick)
-                self.poller.register(self.ticker.socket, zmq.POLLIN)
-                self.ops.add_status("schedules", self.ticker.snapshot)
             self.workers.start_all(time.monotonic())
             if self.watching:
                 self.next_watch = time.monotonic() + self.config.pool.supervisor.watch_tick
@@ -112,6 +124,30 @@ class Master:
         self.frontend.bind(self.config.listen)
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)
+        self.clients = Clients(self.frontend, self.pool, self.ops,
+                               {name.encode() for name in self.config.handlers}, self._dispatch)
+
+    def _add_services(self) -> None:
+        """The services beside the pool that this config asks for."""
+        config = self.config
+        if config.schedules:
+            ticker = Ticker(config, self.pool, self.context, self.poller, self._dispatch,
+                            self.ops.metrics.tick)
+            self.ops.add_status("schedules", ticker.snapshot)
+            self.services.append(ticker)
+        if config.keepalive_enabled and config.tars:
+            liveness = Liveness(config, self.poller, self._alive, self.ops.metrics.keepalive)
+            self.ops.add_command("keepalive", liveness.command)
+            self.ops.add_status("keepalive", liveness.status)
+            self.services.append(liveness)
+        for service in self.services:
+            for sock, handle in service.sockets().items():
+                self.service_sockets[sock] = handle
+                self.poller.register(sock, zmq.POLLIN)
+
+    def _alive(self) -> int:
+        """Workers serving, as the keepalive probe reports them: none while stopping."""
+        return 0 if self.stopping else self.pool.count(*UP)
 
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
@@ -123,6 +159,8 @@ class Master:
             process.join(2.0)
 
     def _close(self) -> None:
+        for service in self.services:
+            service.close()
         self.ops.close()
         if self.signals is not None:
             self.signals.close()
@@ -138,7 +176,6 @@ class Master:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
             events = dict(self.poller.poll(timeout))
-            now = time.monotonic()
             if self.child_logs in events:
                 self._drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
@@ -148,28 +185,26 @@ class Master:
                 if ident is not None and self.workers.exited(ident):
                     _guarded("a worker's exit", self._on_exit, ident)
             if self.frontend in events:
-                self._drain(self.frontend, self._on_request)
+                self._drain(self.frontend, self.clients.on_request)
             if self.signals.fileno() in events:
                 _guarded("signals", self._on_signals)
-            if self.ticker is not None:
-                _guarded("the scheduler", self._on_ticker, events)
+            for sock, handle in self.service_sockets.items():
+                if sock in events:
+                    self._drain(sock, handle)
+            for service in self.services:
+                _guarded(service.name, service.after_poll, events, time.monotonic())
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
             if self.stopping and not self.workers.processes and \
-                    (self.ticker is None or not self.ticker.scheduler.running):
+                    not any(service.draining() for service in self.services):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
                 return
 
-    def _on_ticker(self, events: dict) -> None:
-        if self.ticker.socket in events:
-            self._drain(self.ticker.socket, self.ticker.on_message)
-        self.ticker.scheduler.after_poll(events, time.monotonic())
-
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
                       self.next_watch, self.ops.next_deadline(),
-                      self.ticker and self.ticker.scheduler.restart_at]
+                      *(service.next_deadline() for service in self.services)]
         if self.exec_ttl:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
@@ -215,34 +250,7 @@ class Master:
                               f"the handler ran longer than exec_ttl {self.exec_ttl:g}s")
             self.workers.kill(worker.ident)
 
-    # --- requests from clients ---
-
-    def _on_request(self, frames: list[bytes]) -> None:
-        client, *rest = frames
-        try:
-            req_id, handler, body, context = wire.parse_request(rest)
-        except wire.WireError as exc:
-            log.warning("dropped a malformed request: %s", exc)
-            if rest and 0 < len(rest[0]) <= wire.MAX_REQUEST_ID:
-                self._send_client(client, rest[0], wire.ERR,
-                                  wire.error_body("BadRequest", str(exc)))
-            return
-        if self.stopping:
-            self._send_client(client, req_id, wire.ERR,
-                              wire.error_body(NotRunning.code, "the master is stopping"))
-            return
-        if handler not in self.handler_names:
-            self._send_client(client, req_id, wire.ERR, wire.error_body(
-                "BadRequest", f"unknown handler {handler.decode('utf-8', 'replace')!r}"))
-            return
-        request = Request((client, req_id), handler, body, context, time.monotonic())
-        try:
-            worker = self.pool.submit(request, request.arrived)
-        except QueueFullError as exc:
-            self._reply_error(request, QueueFull, str(exc))
-            return
-        if worker is not None:
-            self._dispatch(worker.ident, request)
+    # --- requests on their way to workers ---
 
     def _dispatch(self, ident: bytes, request: Request) -> None:
         try:
@@ -256,17 +264,9 @@ class Master:
             if worker is not None:
                 self._dispatch(worker.ident, request)
 
-    def _send_client(self, client: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
-        self.frontend.send_multipart([client, req_id, status, body])
-
-    def _reply_error(self, request: Request, error: type, message: str) -> None:
-        if type(request.origin) is TickJob:
-            self.ticker.finished(request.origin, False, f"{error.code}: {message}")
-            return
-        client, req_id = request.origin
-        self._send_client(client, req_id, wire.ERR, wire.error_body(error.code, message))
-        self.ops.request_failed(request, error.code)
-
+    @staticmethod
+    def _reply_error(request: Request, error: type, message: str) -> None:
+        request.origin.failed(request, error.code, message)
 
     def _refuse_queued(self, error: type, message: str) -> None:
         for request in self.pool.drain_queue():
@@ -292,12 +292,7 @@ class Master:
         worker, finished, following = outcome
         if status == wire.ERR:
             body = log_handler_error(worker.id, worker.pid, finished.handler, body)
-        if type(finished.origin) is TickJob:
-            self.ticker.finished(finished.origin, status == wire.OK, "the handler raised")
-        else:
-            client, req_id = finished.origin
-            self._send_client(client, req_id, status, body)
-            self.ops.request_done(finished, status, time.monotonic())
+        finished.origin.answered(finished, status == wire.OK, body, time.monotonic())
         if following is not None:
             self._dispatch(ident, following)
         elif self.stopping and worker.state is State.READY:
@@ -338,12 +333,12 @@ class Master:
         if self.stopping:
             self.pool.retire(ident)
             self.workers.stop(ident)
-        if not self.ready_announced and self.pool.count(State.READY, State.WORKING) >= \
+        if not self.ready_announced and self.pool.count(*UP) >= \
                 self.config.pool.num_workers:
             self.ready_announced = True
             log.info("pool ready: %d workers", self.config.pool.num_workers)
-            if self.ticker is not None:
-                self.ticker.start()
+            for service in self.services:
+                service.pool_ready(time.monotonic())
 
     def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
         try:
@@ -356,7 +351,7 @@ class Master:
         if not self.ready_announced:
             log.critical("%s: %s: %s", self.config.path, key, error)
             self.exit_code = EXIT_CONFIG
-            self._stop(graceful=False)
+            self.stop(graceful=False)
         else:
             self.workers.on_fatal(ident, f"{key}: {error}")
 
@@ -371,43 +366,20 @@ class Master:
         if self.stopping and not self.workers.processes:
             self._refuse_queued(NotRunning, "the master stopped")
 
-    # --- signals ---
+    # --- signals and the public verbs they call ---
 
     def _on_signals(self) -> None:
         for name in self.signals.pending():
             log.info("received SIG%s", name)
-            getattr(self, f"_handle_{name.lower()}")()
+            self._SIGNAL_VERBS[name](self)
 
-    def _handle_term(self) -> None:
-        self._stop(graceful=True)
-
-    _handle_int = _handle_term
-
-    def _handle_quit(self) -> None:
-        self._stop(graceful=False)
-
-    def _handle_hup(self) -> None:
-        if not self.stopping:
-            self.ops.reloading()
-            self.workers.reset(time.monotonic())
-
-    def _handle_ttin(self) -> None:
-        if not self.stopping:
-            self.workers.scale(+1, time.monotonic())
-
-    def _handle_ttou(self) -> None:
-        if not self.stopping:
-            self.workers.scale(-1, time.monotonic())
-
-    def _handle_usr1(self) -> None:
-        self.logs.reopen()
-
-    def _stop(self, graceful: bool) -> None:
+    def stop(self, graceful: bool) -> None:
+        """Stop: drain running requests within destroy_timeout, or (not graceful) kill now."""
         if self.stopping and graceful:
             return
-        self.stopping = True
-        if self.ticker is not None:
-            self.ticker.scheduler.stop()
+        self.stopping = self.clients.stopping = True
+        for service in self.services:
+            service.stop()
         if not graceful:
             self.workers.kill_all()
             self._refuse_queued(NotRunning, "the master stopped immediately")
@@ -416,3 +388,28 @@ class Master:
         log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs)",
                  len(self.pool.busy()), len(self.pool.queue), self.config.pool.destroy_timeout)
         self.workers.stop_idle()
+
+    def reset(self) -> None:
+        """Replace every worker; each new one takes over before its predecessor retires."""
+        if not self.stopping:
+            self.ops.reloading()
+            self.workers.reset(time.monotonic())
+
+    def scale(self, delta: int) -> None:
+        """Grow or shrink the pool by `delta` workers (never below one)."""
+        if self.stopping:
+            return
+        now, step = time.monotonic(), 1 if delta > 0 else -1
+        for _ in range(abs(delta)):
+            self.workers.scale(step, now)
+
+    def reopen_logs(self) -> None:
+        """Reopen the log file (after logrotate moved it)."""
+        self.logs.reopen()
+
+    _SIGNAL_VERBS = {
+        "TERM": lambda m: m.stop(graceful=True), "INT": lambda m: m.stop(graceful=True),
+        "QUIT": lambda m: m.stop(graceful=False), "HUP": lambda m: m.reset(),
+        "TTIN": lambda m: m.scale(+1), "TTOU": lambda m: m.scale(-1),
+        "USR1": lambda m: m.reopen_logs(),
+    }

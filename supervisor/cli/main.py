@@ -5,22 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from supervisor import config as config_module
-from supervisor.errors import ConfigError, SupervisorError
-
-EXIT_CONFIG = 2
-EXIT_NOT_RUNNING = 3
+from supervisor.config import Config
+from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
+from supervisor.tars import settings
 
 
-def _load(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(args.config, tars_config=args.tars)
+def _load(args: argparse.Namespace) -> Config:
+    return settings.load(args.config, args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from supervisor.logs import Logs
-    from supervisor.master import Master
-    from supervisor.operations import StartupError
-    from supervisor.pidfile import AlreadyRunning
+    from supervisor.master.logs import Logs
+    from supervisor.master.loop import Master
+    from supervisor.master.pidfile import AlreadyRunning
+    from supervisor.ops.operations import StartupError
 
     config = _load(args)
     try:
@@ -33,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import os
 
-    from supervisor.handlers import HandlerLoadError, build
+    from supervisor.worker.handlers import HandlerLoadError, build
 
     config = _load(args)
     if os.getcwd() not in sys.path:
@@ -66,28 +64,28 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from supervisor import daemon
+    from supervisor.cli import daemon
 
     return daemon.start(_load(args), args.timeout)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from supervisor import daemon
+    from supervisor.cli import daemon
 
     return daemon.stop(_load(args), args.timeout)
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    from supervisor import daemon
+    from supervisor.cli import daemon
 
     config = _load(args)
     daemon.stop(config)
     return daemon.start(config, args.timeout)
 
 
-def _control(config: config_module.Config, command: str, **call_args):
+def _control(config: Config, command: str, **call_args):
     """One control request to the master of this config's run_dir."""
-    from supervisor.control import ControlClient
+    from supervisor.ops.control import ControlClient
 
     with ControlClient(config.control_endpoint) as client:
         return client.call(command, **call_args)
@@ -96,8 +94,8 @@ def _control(config: config_module.Config, command: str, **call_args):
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from supervisor import daemon
-    from supervisor.render import status_text
+    from supervisor.cli import daemon
+    from supervisor.cli.render import status_text
 
     config = _load(args)
     pid = daemon.running_pid(config)
@@ -120,7 +118,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from supervisor.render import workers_table
+    from supervisor.cli.render import workers_table
 
     config = _load(args)
     while True:
@@ -228,9 +226,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0].startswith("--config="):  # the Tars platform's calling convention
-        from supervisor.tars.entry import main as tars_entry
+        from supervisor.cli.tars import main as tars_entry
 
-        args = argparse.Namespace(func=lambda _: tars_entry(argv))
+        args = argparse.Namespace(func=lambda _: tars_entry(argv, cli=main))
     else:
         args = parser().parse_args(argv)
     try:

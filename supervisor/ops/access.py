@@ -10,38 +10,20 @@ patterns with `*` (`10.0.0.*`); an empty list allows everyone, as in Tars.
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import logging
-import re
 import threading
 from collections.abc import Iterable
 
 import zmq
 
+from supervisor.config.values import check_peers
+
 log = logging.getLogger("supervisor.access")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"supervisor"
-_PATTERN = re.compile(r"^[0-9A-Fa-f.:*]+$")
 # Refusals are logged once per address, for at most this many addresses.
 _LOGGED_MAX = 1000
-
-
-def check_peers(entries: Iterable[str]) -> list[str]:
-    """The allow entries, checked: ValueError names the first one that is no address or pattern."""
-    peers = []
-    for entry in entries:
-        text = str(entry).strip()
-        if "*" in text:
-            if not _PATTERN.match(text):
-                raise ValueError(f"{text!r} is not an IP address or a pattern like 10.0.0.*")
-        else:
-            try:
-                text = str(ipaddress.ip_address(text))
-            except ValueError:
-                raise ValueError(f"{text!r} is not an IP address") from None
-        peers.append(text)
-    return peers
 
 
 class PeerFilter:

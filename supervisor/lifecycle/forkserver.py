@@ -10,7 +10,7 @@ watches the master through a pipe.
 
 import signal
 
-import supervisor.worker  # noqa: F401  (preloaded so that workers start fast)
+import supervisor.worker.main  # noqa: F401  (preloaded so that workers start fast)
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
