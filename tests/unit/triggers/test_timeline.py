@@ -160,37 +160,6 @@ def test_local_time_is_the_default() -> None:
     assert datetime.fromtimestamp(t).timetuple()[3:6] == (3, 0, 0)
 
 
-def test_spring_forward_skips_a_missing_time() -> None:
-    cron = parse_cron("0 30 2 * * *", zone_or_skip("America/New_York"))
-    ny = cron.tz
-    t = cron.next_after(datetime(2026, 3, 6, 12, tzinfo=ny).timestamp())
-    assert datetime.fromtimestamp(t, ny).replace(tzinfo=None) == datetime(2026, 3, 7, 2, 30)
-    t = cron.next_after(t)
-    assert datetime.fromtimestamp(t, ny).replace(tzinfo=None) == datetime(2026, 3, 9, 2, 30)
-
-
-def test_fall_back_repeats_a_doubled_time() -> None:
-    zone = zone_or_skip("America/New_York")
-    cron = parse_cron("0 30 1 * * *", zone)
-    start = datetime(2026, 10, 31, 12, tzinfo=cron.tz).timestamp()
-    first = cron.next_after(start)
-    second = cron.next_after(first)
-    third = cron.next_after(second)
-    assert second - first == 3600  # 01:30 EDT, then 01:30 EST
-    assert third - second == 24 * 3600
-
-
-def test_hourly_across_fall_back_keeps_real_hours() -> None:
-    zone = zone_or_skip("America/New_York")
-    cron = parse_cron("0 0 * * * *", zone)
-    t = datetime(2026, 11, 1, 0, 30, tzinfo=cron.tz).timestamp()
-    fired = []
-    for _ in range(5):
-        t = cron.next_after(t)
-        fired.append(t)
-    assert {b - a for a, b in itertools.pairwise(fired)} == {3600.0}
-
-
 def _matches(cron, t: float) -> bool:
     d = as_utc(t)
     dom, dow = d.day in cron.days, (d.weekday() + 1) % 7 in cron.weekdays
@@ -244,34 +213,6 @@ def test_day_rules_match_a_brute_force_day_scan(
     while day.timestamp() < found:
         assert not _matches(cron, day.timestamp())
         day += timedelta(days=1)
-
-
-_NY_TRANSITIONS = (datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 11, 1, 6, tzinfo=UTC))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    minutes=_field,
-    hours=st.sampled_from(["*", "1", "2", "1-3", "*/2", "0,2,4"]),
-    transition=st.sampled_from(_NY_TRANSITIONS),
-    offset=st.floats(-30 * 3600, 6 * 3600, allow_nan=False),
-)
-def test_wall_clock_matches_a_brute_force_scan_around_dst(
-    minutes: str, hours: str, transition: datetime, offset: float
-) -> None:
-    cron = parse_cron(f"0 {minutes} {hours} * * *", zone_or_skip("America/New_York"))
-    start = transition.timestamp() + offset
-
-    def wall_matches(t: float) -> bool:
-        d = datetime.fromtimestamp(t, cron.tz)
-        return d.second == 0 and d.minute in cron.minutes and d.hour in cron.hours
-
-    found = cron.next_after(start)
-    assert found > start and wall_matches(found)
-    t = math.floor(start / 60) * 60 + 60.0
-    while t < found:
-        assert not wall_matches(t)
-        t += 60
 
 
 # --- every --------------------------------------------------------------------
