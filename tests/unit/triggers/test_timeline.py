@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supervisor.triggers.accounting import TickStats
 from supervisor.triggers.timeline import (
     Every,
     Tick,
-    TickStats,
     Timeline,
     make_kind,
     parse_cron,
@@ -310,6 +310,40 @@ def test_resume_right_on_time_misses_nothing() -> None:
     assert (tick.tick, tick.missed) == (3, 0)
 
 
+def test_catch_up_none_lets_passed_slots_go_and_counts_them() -> None:
+    state = {"next_tick": 5, "last_tick": ANCHOR + 0.4, "anchor": ANCHOR}
+    spec = {**every_spec(), "catch_up": "none"}
+    line = Timeline.from_spec(spec, state, now=ANCHOR + 0.93)  # slots 5..9 passed
+    assert line.poll(ANCHOR + 0.95) is None
+    tick = line.take(ANCHOR + 1.0)
+    assert (tick.tick, tick.missed, tick.last_tick) == (10, 5, ANCHOR + 0.4)
+    assert line.take(ANCHOR + 1.1).missed == 0
+    stats = TickStats.for_schedule(spec, state, now=ANCHOR + 0.93)
+    assert (stats.next_tick, stats.next_due) == (5, ANCHOR + 1.0)
+
+
+def test_catch_up_latest_fires_the_latest_passed_slot_at_once() -> None:
+    state = {"next_tick": 5, "last_tick": ANCHOR + 0.4, "anchor": ANCHOR}
+    spec = {**every_spec(), "catch_up": "latest"}
+    tick = Timeline.from_spec(spec, state, now=ANCHOR + 0.93).take(ANCHOR + 0.93)
+    assert (tick.tick, tick.missed, tick.scheduled_at) == (9, 4, pytest.approx(ANCHOR + 0.9))
+
+
+def test_cron_catch_up_none_after_a_day_down() -> None:
+    spec = {"name": "c", "cron": "0 30 2 * * *", "tz": "Europe/Berlin", "catch_up": "none",
+            "anchor": utc(2026, 3, 1)}
+    last = utc(2026, 3, 27, 1, 30)  # 02:30 CET
+    line = Timeline.from_spec(spec, {"next_tick": 26, "last_tick": last}, now=utc(2026, 3, 30))
+    tick = line.take(utc(2026, 3, 31))
+    # 28th 01:30Z, 29th 01:00Z (shifted past the gap) were let go, 30th 00:30Z fires.
+    assert (tick.tick, tick.missed, tick.scheduled_at) == (28, 2, utc(2026, 3, 30, 0, 30))
+
+
+def test_catch_up_is_checked() -> None:
+    with pytest.raises(ValueError, match="expected catch_up to be one of latest, none"):
+        Timeline.from_spec({**every_spec(), "catch_up": "all"})
+
+
 def test_cron_resume_uses_the_last_tick_time() -> None:
     spec = {"name": "c", "every": None, "cron": "*/10 * * * * *", "tz": "UTC", "anchor": 1000.0}
     state = {"next_tick": 4, "last_tick": 1030.0, "anchor": 1000.0}
@@ -352,7 +386,7 @@ def test_every_number_is_emitted_once_or_counted_missed(
 
 
 def test_tick_wire_round_trip() -> None:
-    tick = Tick("t", 7, 12.5, 12.4, 2, 12.6)
+    tick = Tick("t", 7, 12.5, 12.4, 2, 12.6, 1003.5)
     wire = tick.to_wire()
     assert wire == {
         "schedule": "t",
@@ -361,6 +395,7 @@ def test_tick_wire_round_trip() -> None:
         "lastTick": 12.4,
         "missed": 2,
         "nextAt": 12.6,
+        "staleAfter": 1003.5,
     }
     assert Tick.from_wire(wire) == tick
 
@@ -398,10 +433,12 @@ def test_stats_account_for_every_number() -> None:
     assert stats.as_dict() == {
         "delivered": 1,
         "failed": 1,
-        "skipped": {"overlap": 1, "no_free_worker": 1, "late": 3},
+        "skipped": {"overlap": 1, "no_free_worker": 1, "late": 3, "paused": 0},
+        "manual": {"delivered": 0, "failed": 0},
         "ticks": 7,
         "lastTick": ANCHOR + 6,
         "nextDue": ANCHOR + 7,
+        "lastOutcome": "skipped: no_free_worker",
     }
     assert stats.resume_state() == {"next_tick": 7, "last_tick": ANCHOR + 6, "anchor": ANCHOR}
     with pytest.raises(ValueError, match="skip reason"):
