@@ -42,6 +42,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.path}: {exc.key}: {exc}") from None
     print(f"{config.path}: OK ({len(config.handlers)} handlers, "
           f"{config.pool.num_workers} workers, {len(config.schedules)} schedules)")
+    from supervisor.cli.schedules import next_fires
+
+    for line in next_fires(config):
+        print(line)
     if config.tars is not None:
         print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
               f"{len(config.tars.adapters)} adapters, node {config.tars.node})")
@@ -213,6 +217,9 @@ def parser() -> argparse.ArgumentParser:
     command("reset", cmd_reset, "replace every worker; no request fails (like SIGHUP)")
     scale = command("scale", cmd_scale, "set the pool size: N, +N or -N workers")
     scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
+    from supervisor.cli.schedules import add_commands
+
+    add_commands(command)
     node = commands.add_parser("tars-node", help="run a stand-in Tars node that prints each "
                                "keepalive (for development)")
     node.add_argument("--listen", metavar="ENDPOINT", help="Tars endpoint to listen on "

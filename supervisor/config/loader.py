@@ -132,7 +132,8 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
     if top.get("ticker") is not None:
         ticker = section(top["ticker"], "ticker", TickerConfig)
         items.append(("ticker", ScheduleConfig(name="ticker", handler=ticker.handler,
-                                               every=ticker.interval)))
+                                               every=ticker.interval,
+                                               catch_up=ticker.catch_up)))
     raw_schedules = top.get("schedules") or []
     if not isinstance(raw_schedules, list):
         raise _Invalid("schedules", f"expected a list, got {type(raw_schedules).__name__}")
@@ -143,9 +144,13 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
             raise _Invalid(path, "expected exactly one of 'every' or 'cron'")
         if entry.cron is not None:
             try:
-                parse_cron(entry.cron)
+                parse_cron(entry.cron, entry.tz, entry.dst)
             except ValueError as exc:
                 raise _Invalid(f"{path}.cron", str(exc)) from None
+        for key in ("tz", "dst"):
+            if entry.every is not None and key in raw:
+                raise _Invalid(f"{path}.{key}", "applies to cron schedules only (an 'every' "
+                                                "schedule runs on elapsed time)")
         items.append((path, entry))
     seen = set()
     for path, schedule in items:

@@ -37,6 +37,7 @@ from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
+from supervisor.scheduling.controls import ScheduleCommands
 from supervisor.scheduling.dispatcher import Ticker
 from supervisor.tars.liveness import Liveness
 from supervisor.worker.child import set_title
@@ -134,6 +135,8 @@ class Master:
             ticker = Ticker(config, self.pool, self.context, self.poller, self._dispatch,
                             self.ops.metrics.tick)
             self.ops.add_status("schedules", ticker.snapshot)
+            for name, command in ScheduleCommands(ticker).commands().items():
+                self.ops.add_command(name, command)
             self.services.append(ticker)
         if config.keepalive_enabled and config.tars:
             liveness = Liveness(config, self.poller, self._alive, self.ops.metrics.keepalive)

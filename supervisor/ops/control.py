@@ -86,7 +86,7 @@ class ControlServer:
                 raise CommandError("UnknownCommand", f"unknown command {name!r} (expected one of: "
                                    f"{', '.join(sorted(self.commands))})")
             reply: dict[str, Any] = {"ok": True, "result": command(request["args"])}
-        except CommandError as exc:
+        except (CommandError, SupervisorError) as exc:  # a service's commands raise the latter
             reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         except Exception as exc:
             log.exception("control command failed")

@@ -9,16 +9,19 @@ stalls nor bursts ticks; the wall-clock anchor is mapped onto it once at start.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq
 
+from supervisor.scheduling.state import RECORD_AHEAD, Journal
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
@@ -38,13 +41,15 @@ def run_scheduler(
     schedules: list[dict[str, Any]],
     resume: dict[str, dict[str, Any]] | None = None,
     log: tuple[str, str] | None = None,
+    state: str | None = None,
 ) -> None:
     """Process main: emit ticks to `endpoint` until SIGTERM, `[b"stop"]` or the parent's death.
 
-    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?}` dicts and `resume`
-    maps a name to `{"next_tick", "last_tick", "anchor"}` so that a restarted
-    scheduler continues the numbering; only plain data, as spawn must pickle it.
-    `log` is the master's log endpoint and level, for output tagged `scheduler`.
+    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?, "dst"?, "catch_up"?}`
+    dicts and `resume` maps a name to `{"next_tick", "last_tick", "anchor"}` so that a
+    restarted scheduler continues the numbering; only plain data, as spawn must pickle it.
+    `log` is the master's log endpoint and level, for output tagged `scheduler`; `state`
+    the journal file (`supervisor.scheduling.state`) written before each tick leaves.
     """
     parent = os.getppid()
     die_with_parent()
@@ -53,7 +58,10 @@ def run_scheduler(
     if len(set(names)) != len(names):
         raise ValueError(f"expected unique schedule names, got {names}")
     resume = resume or {}
-    timelines = [Timeline.from_spec(spec, resume.get(spec["name"])) for spec in schedules]
+    clock = _MonotonicWall()
+    now = clock.now()
+    timelines = [Timeline.from_spec(spec, resume.get(spec["name"]), now) for spec in schedules]
+    journal = Journal(Path(state), schedules, resume) if state else None
     wakeup = _StopSignals()
     ctx = zmq.Context()
     capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
@@ -61,7 +69,7 @@ def run_scheduler(
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
     try:
         sock.connect(endpoint)
-        if not _serve(sock, timelines, wakeup, parent):
+        if not _serve(sock, timelines, wakeup, parent, clock, journal):
             sock.setsockopt(zmq.LINGER, 0)
     finally:
         sock.close()
@@ -71,29 +79,23 @@ def run_scheduler(
         wakeup.close()
 
 
-def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int) -> bool:
+def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int,
+           clock: _MonotonicWall, journal: Journal | None) -> bool:
     """The emit-and-wait loop; False when it ended because the parent went away."""
-    clock = _MonotonicWall()
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     poller.register(wakeup.fileno(), zmq.POLLIN)
     while not wakeup.requested:
         if os.getppid() != parent:
             return False
-        now = clock.now()
         blocked = False
         for timeline in timelines:
-            tick = timeline.poll(now)
-            if tick is None:
-                continue
-            if _send(sock, tick):
-                timeline.commit(tick)
-            else:
+            if not fire(sock, timeline, clock, journal):
                 blocked = True  # left uncommitted: the retry coalesces, nothing is lost
         if blocked:
             wait = _SEND_RETRY
         else:
-            wait = min((t.due for t in timelines), default=math.inf) - clock.now()
+            wait = min((_wake_at(t, journal) for t in timelines), default=math.inf) - clock.now()
         wait = min(wait, _MAX_WAIT)
         if wait > _SLEEP_BELOW:
             # Stop short of the due time: zmq_poll has a millisecond clock and can
@@ -106,6 +108,38 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
         elif wait > 0:
             time.sleep(wait)
     return True
+
+
+def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,
+         journal: Journal | None) -> bool:
+    """The firing decision for one schedule, made in this one place: if a tick is due,
+    journal it, then hand it to the master. False when the master is not reading.
+
+    Shortly before a slot its entry is journalled ahead, so the disk's fsync does not
+    delay the tick; a tick that differs from that entry (late, coalesced) is journalled
+    again before it leaves.
+    """
+    now = clock.now()
+    tick = timeline.poll(now)
+    if tick is None:
+        if journal is not None and now >= timeline.due - RECORD_AHEAD:
+            journal.record(timeline.poll(timeline.due), timeline.anchor)
+        return True
+    if tick.next_at is not None:
+        tick = dataclasses.replace(tick, stale_after=clock.monotonic(tick.next_at))
+    if journal is not None:
+        journal.record(tick, timeline.anchor)
+    if not _send(sock, tick):
+        return False
+    timeline.commit(tick)
+    return True
+
+
+def _wake_at(timeline: Timeline, journal: Journal | None) -> float:
+    """The slot's time, or a little before it while its journal entry is still to write."""
+    if journal is None or journal.holds(timeline.poll(timeline.due)):
+        return timeline.due
+    return timeline.due - RECORD_AHEAD
 
 
 def _send(sock: zmq.Socket, tick: Tick) -> bool:
@@ -139,6 +173,10 @@ class _MonotonicWall:
 
     def now(self) -> float:
         return time.monotonic() + self.offset
+
+    def monotonic(self, wall: float) -> float:
+        """A wall-clock time of this clock on the monotonic clock, shared by every process."""
+        return wall - self.offset
 
 
 class _StopSignals:

@@ -44,7 +44,8 @@ class TickStats:
     delivered: int = 0
     failed: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
-    manual: dict[str, int] = field(default_factory=lambda: {"delivered": 0, "failed": 0})
+    manual: dict[str, int] = field(
+        default_factory=lambda: {"delivered": 0, "failed": 0, "refused": 0})
     last_tick: float | None = None
     next_due: float | None = None
     next_tick: int = 0
@@ -83,6 +84,11 @@ class TickStats:
         else:
             setattr(self, outcome, getattr(self, outcome) + 1)
             self.last_outcome = outcome
+
+    def refuse(self, reason: str) -> None:
+        """A manual run was asked for and refused (`overlap`, `no_free_worker`)."""
+        self.manual["refused"] += 1
+        self.last_outcome = f"manual: refused ({reason})"
 
     def skip(self, reason: str, count: int = 1) -> None:
         if reason not in self.skipped:

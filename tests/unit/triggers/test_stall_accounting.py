@@ -145,5 +145,6 @@ def test_manual_runs_are_counted_apart() -> None:
     stats = TickStats(anchor=0.0)
     stats.deliver(manual=True)
     stats.fail(manual=True)
-    assert (stats.delivered, stats.failed, stats.manual) == (0, 0, {"delivered": 1, "failed": 1})
+    assert (stats.delivered, stats.failed, stats.manual) == (0, 0, {"delivered": 1, "failed": 1,
+                                                                 "refused": 0})
     assert stats.last_outcome == "manual: failed"

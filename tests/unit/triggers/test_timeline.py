@@ -434,7 +434,7 @@ def test_stats_account_for_every_number() -> None:
         "delivered": 1,
         "failed": 1,
         "skipped": {"overlap": 1, "no_free_worker": 1, "late": 3, "paused": 0},
-        "manual": {"delivered": 0, "failed": 0},
+        "manual": {"delivered": 0, "failed": 0, "refused": 0},
         "ticks": 7,
         "lastTick": ANCHOR + 6,
         "nextDue": ANCHOR + 7,

@@ -1,0 +1,169 @@
+"""The schedules' state in run_dir, kept across restarts of the master and the scheduler.
+
+`schedules.json` is the scheduler's journal: per schedule the last slot it fired, that
+slot's tick number and the grid's anchor. It is written before the tick leaves (written
+whole, fsync'd, renamed into place), so a restart, even after SIGKILL, never sends a slot
+again: at most once, as every request. `paused.json` lists the paused schedules; the
+master writes it on `pause`/`resume`. A file that cannot be read is reported in one line
+and ignored: the schedules start afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from supervisor.triggers.timeline import Tick
+
+STATE_FILE = "schedules.json"
+PAUSED_FILE = "paused.json"
+_VERSION = 1
+_MAX_BYTES = 1 << 20
+# The journal entry for a slot is written this long before the slot, so the disk's
+# fsync does not make the tick late; killed inside this window, the slot is not run.
+RECORD_AHEAD = 0.02
+# A journal that cannot be written is reported at most this often; ticks go on meanwhile.
+_REPORT_EVERY = 60.0
+
+log = logging.getLogger("supervisor.scheduler")
+
+
+class StateError(ValueError):
+    """A state file that cannot be used; the message is one line naming the file."""
+
+
+def schedule_key(spec: dict[str, Any]) -> str:
+    """What the numbering depends on: saved state for another grid is not resumed."""
+    if spec.get("every") is not None:
+        return f"every {float(spec['every'])!r}"
+    return f"cron {spec['cron']} tz={spec.get('tz') or 'local'} dst={spec.get('dst') or 'shift'}"
+
+
+def write_atomic(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON such that a crash leaves the old or the new file."""
+    body = json.dumps(data, separators=(",", ":")).encode()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read_json(path: Path) -> Any:
+    """The file's JSON, None when there is no file; StateError when it is not usable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read(_MAX_BYTES + 1)
+    if len(data) > _MAX_BYTES:
+        raise StateError(f"{path}: larger than {_MAX_BYTES} bytes")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise StateError(f"{path}: not valid JSON ({reason}; truncated?)") from None
+
+
+def load_resume(path: Path, specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per schedule name, where its numbering resumes (`next_tick`, `last_tick`, `anchor`),
+    for the schedules whose saved grid is still the configured one."""
+    data = read_json(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _VERSION or \
+            not isinstance(data.get("schedules"), dict):
+        raise StateError(f"{path}: expected {{\"version\": {_VERSION}, \"schedules\": {{...}}}}")
+    keys = {spec["name"]: schedule_key(spec) for spec in specs}
+    resume = {}
+    for name, record in data["schedules"].items():
+        if not _valid(record):
+            raise StateError(f"{path}: schedule {name!r}: expected {{key, anchor, tick, slot}} "
+                             f"with numbers, got {json.dumps(record)[:80]}")
+        if keys.get(name) == record["key"]:
+            resume[name] = {"next_tick": record["tick"] + 1, "last_tick": float(record["slot"]),
+                            "anchor": float(record["anchor"])}
+    return resume
+
+
+def _valid(record: Any) -> bool:
+    if not isinstance(record, dict) or not isinstance(record.get("key"), str):
+        return False
+    tick = record.get("tick")
+    if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
+        return False
+    return all(isinstance(record.get(k), int | float) and not isinstance(record.get(k), bool)
+               and math.isfinite(record[k]) for k in ("anchor", "slot"))
+
+
+class Journal:
+    """The scheduler's side: the last slot each schedule fired, on disk before it leaves."""
+
+    def __init__(self, path: Path, specs: list[dict[str, Any]],
+                 resume: dict[str, dict[str, Any]]) -> None:
+        self.path = path
+        self.keys = {spec["name"]: schedule_key(spec) for spec in specs}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.report_at = 0.0
+        for name, state in resume.items():
+            if name in self.keys and state.get("last_tick") is not None and \
+                    state.get("next_tick", 0) > 0:
+                self.records[name] = {"key": self.keys[name], "anchor": state["anchor"],
+                                      "tick": state["next_tick"] - 1, "slot": state["last_tick"]}
+
+    def holds(self, tick: Tick) -> bool:
+        record = self.records.get(tick.schedule)
+        return record is not None and (record["tick"], record["slot"]) == \
+            (tick.tick, tick.scheduled_at)
+
+    def record(self, tick: Tick, anchor: float) -> None:
+        """Write `tick` as its schedule's last fired slot.
+
+        A failed write (disk full, run_dir gone) is reported, not raised: the tick still
+        goes out, and the next write tries again.
+        """
+        if self.holds(tick):
+            return
+        self.records[tick.schedule] = {"key": self.keys[tick.schedule], "anchor": anchor,
+                                       "tick": tick.tick, "slot": tick.scheduled_at}
+        try:
+            write_atomic(self.path, {"version": _VERSION, "schedules": self.records})
+        except OSError as exc:
+            now = time.monotonic()
+            if now >= self.report_at:
+                self.report_at = now + _REPORT_EVERY
+                log.warning("%s: cannot save the schedules' state (%s); a restart may not "
+                            "know the last slots fired", self.path, exc.strerror or exc)
+
+
+def load_paused(path: Path, names: list[str]) -> set[str]:
+    """The configured schedules that were paused when the master last ran."""
+    data = read_json(path)
+    if data is None:
+        return set()
+    if not isinstance(data, dict) or not isinstance(data.get("paused"), list) or \
+            not all(isinstance(name, str) for name in data["paused"]):
+        raise StateError(f"{path}: expected {{\"paused\": [schedule names]}}")
+    return set(data["paused"]) & set(names)
+
+
+def save_paused(path: Path, paused: set[str]) -> None:
+    write_atomic(path, {"paused": sorted(paused)})
