@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import signal
@@ -25,6 +26,8 @@ from supervisor.scheduling.state import RECORD_AHEAD, Journal
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
+
+_log = logging.getLogger("supervisor.scheduler")
 
 PROCESS_TITLE = "supervisor: scheduler"
 # A changed parent pid is noticed within this many seconds even without PDEATHSIG.
@@ -65,6 +68,9 @@ def run_scheduler(
     wakeup = _StopSignals()
     ctx = zmq.Context()
     capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
+    for timeline in timelines:
+        if timeline.name in resume:
+            _report_catch_up(timeline, now)
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
     try:
@@ -108,6 +114,20 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
         elif wait > 0:
             time.sleep(wait)
     return True
+
+
+def _report_catch_up(timeline: Timeline, now: float) -> None:
+    """Say what the catch-up policy does with slots that passed while nothing ran."""
+    if timeline.passed:
+        _log.info("schedule %r: %d slots passed while the scheduler was not running; "
+                  "catch_up none: the next, tick %d, fires at its slot", timeline.name,
+                  timeline.passed, timeline.next_tick)
+        return
+    tick = timeline.poll(now)
+    if tick is not None:
+        _log.info("schedule %r: %d slots passed while the scheduler was not running; "
+                  "catch_up latest: tick %d, the latest, fires now", timeline.name,
+                  tick.missed + 1, tick.tick)
 
 
 def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,

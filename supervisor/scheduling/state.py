@@ -79,7 +79,8 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        reason = (f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+                  if isinstance(exc, json.JSONDecodeError) else "nested too deeply")
         raise StateError(f"{path}: not valid JSON ({reason}; truncated?)") from None
 
 

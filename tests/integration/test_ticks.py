@@ -1,41 +1,17 @@
 """Ticks through a real master, scheduler process and workers."""
 
 import itertools
-import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import psutil
 
-from tests.ops_support import cli
 from tests.support import wait_until
-
-
-def _ticks(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _start(start_master, tmp_path, schedule: dict, workers: int = 2, sleep: float = 0.0):
-    log = tmp_path / "ticks.jsonl"
-    master = start_master(env={"TICK_LOG": str(log), "TICK_SLEEP": str(sleep)},
-                          pool={"num_workers": workers},
-                          handlers={"tick": "tests.handlers:record_tick"},
-                          **schedule)
-    return master, log
-
-
-def _scheduler_pid(master) -> int:
-    return wait_until(lambda: next((p.pid for p in master.descendants()
-                                    if "supervisor: scheduler" in " ".join(p.cmdline())), None))
-
-
-def _status(master) -> dict:
-    result = cli("status", "--json", "-c", str(master.config_path))
-    return json.loads(result.stdout)
+from tests.ticks_support import scheduler_pid as _scheduler_pid
+from tests.ticks_support import start_ticking as _start
+from tests.ticks_support import status as _status
+from tests.ticks_support import ticks as _ticks
 
 
 def test_ticks_every_100ms_without_gaps_or_drift(start_master, tmp_path):
@@ -77,7 +53,7 @@ def test_overlap_allow_uses_other_workers(start_master, tmp_path):
     }, workers=4, sleep=0.35)
     wait_until(lambda: len(_ticks(log)) >= 15, timeout=10)
     stats = _status(master)["schedules"]["fast"]
-    assert stats["skipped"] == {"overlap": 0, "no_free_worker": 0, "late": 0}
+    assert stats["skipped"] == {"overlap": 0, "no_free_worker": 0, "late": 0, "paused": 0}
     assert len({t["pid"] for t in _ticks(log)}) == 4
 
 
