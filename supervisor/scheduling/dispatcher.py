@@ -99,7 +99,7 @@ class Ticker:
         self.notices.flush(now)
 
     def next_deadline(self) -> float | None:
-        due = [d for d in (self.scheduler.restart_at, self.notices.next_deadline()) if d]
+        due = [d for d in (self.scheduler.next_deadline(), self.notices.next_deadline()) if d]
         return min(due, default=None)
 
     def stop(self) -> None:

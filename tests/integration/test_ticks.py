@@ -100,3 +100,13 @@ def test_cron_every_two_seconds_fires_on_even_seconds(start_master, tmp_path):
     assert 2 <= len(ticks) <= 4
     assert all(round(t["context"]["scheduledAt"]) % 2 == 0 for t in ticks)
     assert all(t["context"]["scheduledAt"] == int(t["context"]["scheduledAt"]) for t in ticks)
+
+
+def test_a_stop_right_after_the_scheduler_started_is_not_lost(start_master, tmp_path):
+    # The scheduler is forked from the forkserver, which ignores TERM: a TERM that arrives
+    # before the scheduler set its handler is lost, so the master sends it again.
+    master, _ = _start(start_master, tmp_path, {"ticker": None, "schedules": [
+        {"name": "hourly", "every": "1h", "handler": "tick"}]})
+    master.wait_for(r"scheduler started")
+    master.signal(signal.SIGTERM)
+    assert master.wait_exit(5) == 0
