@@ -22,7 +22,7 @@ from typing import Any
 
 import zmq
 
-from supervisor.scheduling.state import RECORD_AHEAD, Journal
+from supervisor.scheduling.state import RECORD_AHEAD, RESERVE, Journal
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
@@ -136,28 +136,37 @@ def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,
     journal it, then hand it to the master. False when the master is not reading.
 
     Shortly before a slot its entry is journalled ahead, so the disk's fsync does not
-    delay the tick; a tick that differs from that entry (late, coalesced) is journalled
-    again before it leaves.
+    delay the tick; a tick the journal does not cover yet (late, coalesced) is journalled
+    before it leaves.
     """
     now = clock.now()
     tick = timeline.poll(now)
     if tick is None:
         if journal is not None and now >= timeline.due - RECORD_AHEAD:
-            journal.record(timeline.poll(timeline.due), timeline.anchor)
+            _journal(journal, timeline, timeline.poll(timeline.due))
         return True
     if tick.next_at is not None:
         tick = dataclasses.replace(tick, stale_after=clock.monotonic(tick.next_at))
     if journal is not None:
-        journal.record(tick, timeline.anchor)
+        _journal(journal, timeline, tick)
     if not _send(sock, tick):
         return False
     timeline.commit(tick)
     return True
 
 
+def _journal(journal: Journal, timeline: Timeline, tick: Tick) -> None:
+    """Journal `tick` as fired, with the slots of the next RESERVE seconds, unless an
+    earlier write covers it."""
+    if not journal.covers(tick):
+        until = tick.scheduled_at + RESERVE - 1e-6  # a 1 s schedule reserves one slot
+        slot, more = timeline.kind.catch_up(tick.scheduled_at, until, timeline.anchor)
+        journal.record(tick.schedule, tick.tick + more, slot, timeline.anchor)
+
+
 def _wake_at(timeline: Timeline, journal: Journal | None) -> float:
     """The slot's time, or a little before it while its journal entry is still to write."""
-    if journal is None or journal.holds(timeline.poll(timeline.due)):
+    if journal is None or journal.covers(timeline.poll(timeline.due)):
         return timeline.due
     return timeline.due - RECORD_AHEAD
 

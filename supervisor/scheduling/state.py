@@ -3,9 +3,12 @@
 `schedules.json` is the scheduler's journal: per schedule the last slot it fired, that
 slot's tick number and the grid's anchor. It is written before the tick leaves (written
 whole, fsync'd, renamed into place), so a restart, even after SIGKILL, never sends a slot
-again: at most once, as every request. `paused.json` lists the paused schedules; the
-master writes it on `pause`/`resume`. A file that cannot be read is reported in one line
-and ignored: the schedules start afresh.
+again: at most once, as every request. One write covers the slots of the next
+`RESERVE` seconds, so a schedule faster than that writes once per `RESERVE`, not once
+per tick: a fsync per 10 ms tick made ticks late whenever the disk was busy.
+
+`paused.json` lists the paused schedules; the master writes it on `pause`/`resume`. A
+file that cannot be read is reported in one line and ignored: the schedules start afresh.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ _MAX_BYTES = 1 << 20
 # The journal entry for a slot is written this long before the slot, so the disk's
 # fsync does not make the tick late; killed inside this window, the slot is not run.
 RECORD_AHEAD = 0.02
+# One journal write covers the slots up to this many seconds after the one firing; those
+# not sent when the master is SIGKILLed are not run after the restart.
+RESERVE = 1.0
 # A journal that cannot be written is reported at most this often; ticks go on meanwhile.
 _REPORT_EVERY = 60.0
 
@@ -130,21 +136,19 @@ class Journal:
                 self.records[name] = {"key": self.keys[name], "anchor": state["anchor"],
                                       "tick": state["next_tick"] - 1, "slot": state["last_tick"]}
 
-    def holds(self, tick: Tick) -> bool:
+    def covers(self, tick: Tick) -> bool:
+        """Whether the journal already counts `tick` as fired."""
         record = self.records.get(tick.schedule)
-        return record is not None and (record["tick"], record["slot"]) == \
-            (tick.tick, tick.scheduled_at)
+        return record is not None and record["tick"] >= tick.tick
 
-    def record(self, tick: Tick, anchor: float) -> None:
-        """Write `tick` as its schedule's last fired slot.
+    def record(self, schedule: str, tick: int, slot: float, anchor: float) -> None:
+        """Write tick number `tick` at `slot` as the schedule's last fired slot.
 
         A failed write (disk full, run_dir gone) is reported, not raised: the tick still
         goes out, and the next write tries again.
         """
-        if self.holds(tick):
-            return
-        self.records[tick.schedule] = {"key": self.keys[tick.schedule], "anchor": anchor,
-                                       "tick": tick.tick, "slot": tick.scheduled_at}
+        self.records[schedule] = {"key": self.keys[schedule], "anchor": anchor, "tick": tick,
+                                  "slot": slot}
         try:
             write_atomic(self.path, {"version": _VERSION, "schedules": self.records})
         except OSError as exc:

@@ -29,8 +29,8 @@ CRON = {"name": "c", "every": None, "cron": "0 30 2 * * *", "tz": "Europe/Berlin
 def test_the_journal_is_read_back_as_where_numbering_resumes(tmp_path):
     path = tmp_path / "schedules.json"
     journal = Journal(path, [EVERY, CRON], {})
-    journal.record(Tick("e", 7, 103.5, 103.0, 0, 104.0), 100.0)
-    journal.record(Tick("c", 2, 5000.0, None, 0, 9000.0), 100.0)
+    journal.record("e", 7, 103.5, 100.0)
+    journal.record("c", 2, 5000.0, 100.0)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert not list(tmp_path.glob(".*tmp"))
     assert load_resume(path, [EVERY, CRON]) == {
@@ -47,9 +47,10 @@ def test_a_restarted_journal_keeps_the_schedules_that_have_not_fired_yet(tmp_pat
               "e": {"next_tick": 0, "last_tick": None, "anchor": 100.0}}
     journal = Journal(path, [EVERY, CRON], resume)
     tick = Tick("e", 0, 100.0, None, 0, 100.5)
-    assert not journal.holds(tick)
-    journal.record(tick, 100.0)
-    assert journal.holds(tick)
+    assert not journal.covers(tick)
+    journal.record("e", 2, 101.0, 100.0)  # ticks 0..2 counted as fired
+    assert journal.covers(tick) and journal.covers(Tick("e", 2, 101.0, 100.5, 0, 101.5))
+    assert not journal.covers(Tick("e", 3, 101.5, 101.0, 0, 102.0))
     assert load_resume(path, [EVERY, CRON])["c"]["next_tick"] == 3
 
 
@@ -94,8 +95,8 @@ def test_paused_schedules_round_trip_and_unknown_names_drop(tmp_path):
 def test_a_journal_that_cannot_be_written_is_reported_not_raised(tmp_path, caplog):
     journal = Journal(tmp_path / "missing" / "schedules.json", [EVERY], {})
     with caplog.at_level(logging.WARNING):
-        journal.record(Tick("e", 0, 100.0, None, 0, 100.5), 100.0)
-        journal.record(Tick("e", 1, 100.5, 100.0, 0, 101.0), 100.0)
+        journal.record("e", 0, 100.0, 100.0)
+        journal.record("e", 1, 100.5, 100.0)
     assert len(caplog.records) == 1  # once a minute at most
     assert "cannot save the schedules' state" in caplog.records[0].getMessage()
 

@@ -28,14 +28,6 @@ def as_utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def zone_or_skip(name: str) -> str:
-    try:
-        parse_cron("* * * * * *", name)
-    except ValueError:
-        pytest.skip(f"no tz data for {name}")
-    return name
-
-
 # --- cron parsing -------------------------------------------------------------
 
 
