@@ -168,3 +168,8 @@ def peers(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of IP addresses, got {value!r}")
     return check_peers(value)
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 worker`, `2 workers`: a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
