@@ -60,10 +60,22 @@ def _context(text: str) -> dict:
     return value
 
 
+def _listen_endpoint(config: Config) -> str:
+    """Where the master of this run_dir listens (under Tars, the conf's endpoint, whatever
+    the YAML says), else the config's `listen`."""
+    from supervisor.ops.control import ControlClient
+
+    try:
+        with ControlClient(config.control_endpoint, timeout=2.0) as client:
+            return client.call("ping").get("listen") or config.listen
+    except SupervisorError:
+        return config.listen
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
     from supervisor.client import Client
 
-    endpoint = args.endpoint or _load(args).listen
+    endpoint = args.endpoint or _listen_endpoint(_load(args))
     body = sys.stdin.buffer.read() if args.body == "-" else (args.body or "").encode()
     with Client(endpoint) as client:
         try:

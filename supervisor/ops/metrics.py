@@ -64,7 +64,7 @@ class Metrics:
         host, port = split_address(self.address)
         self.server = WebServer(host, port, control_endpoint, self._exporter.exposition)
         self.url = self.server.url + "metrics"
-        log.info("metrics on %s; status page on %s, health on %shealthz and %sreadyz",
+        log.info("metrics on %s (status page %s, health checks %shealthz and %sreadyz)",
                  self.url, self.server.url, self.server.url, self.server.url)
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ def bind(sock: zmq.Socket, endpoint: str, key: str) -> None:
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
-        raise StartupError(f"{key} {endpoint}: cannot bind: {exc.strerror}") from None
+        raise StartupError(f"{key} {endpoint}: cannot bind: {zmq.strerror(exc.errno)}") from None
 
 
 class Controls(Protocol):
@@ -231,7 +231,7 @@ class Operations:
     # --- control commands ---
 
     def cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__}
+        return {"pid": os.getpid(), "version": __version__, "listen": self.master.config.listen}
 
     def cmd_status(self, args: dict[str, Any]) -> dict[str, Any]:
         master, metrics = self.master, self.metrics
