@@ -20,6 +20,7 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
+from supervisor.config.values import counted
 from supervisor.lifecycle.spawn import exit_text, start_child
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
@@ -302,7 +303,7 @@ class Workers:
 
     def reset(self, now: float) -> None:
         """Replace every worker: each new one takes over before the old one is retired."""
-        log.info("reset: replacing %d workers", len(self.slots))
+        log.info("reset: replacing %s", counted(len(self.slots), "worker"))
         for worker_id in list(self.slots):
             self._cancel_standby(worker_id)
         for worker_id, ident in list(self.slots.items()):

@@ -25,6 +25,7 @@ import zmq
 
 from supervisor.config import Config
 from supervisor.config import changes as config_changes
+from supervisor.config.values import counted
 from supervisor.errors import ConfigError
 from supervisor.lifecycle.spawn import exit_text, start_child
 from supervisor.ops.control import Later
@@ -137,8 +138,9 @@ class Reloader:
             master.scale(delta)
         self.follow = new
         replacing = master.workers.size
-        log.info("reload: %s: changed %s; replacing %d workers", new.path,
-                 ", ".join(check.changed) or "nothing (handler code is reloaded)", replacing)
+        log.info("reload: %s: changed %s; replacing %s", new.path,
+                 ", ".join(check.changed) or "nothing (handler code is reloaded)",
+                 counted(replacing, "worker"))
         for caller in check.callers:
             caller.done({"config": new.path, "changed": check.changed, "replacing": replacing})
 
@@ -169,6 +171,8 @@ class Reloader:
             self._follow()
 
     def next_deadline(self) -> float | None:
+        if self.follow is not None and self.master.ops.reload_at is None:
+            return 0.0  # the reset finished during the last turn: follow up right away
         return None if self.check is None else self.check.deadline
 
     def stop(self) -> None:
