@@ -100,6 +100,9 @@ class Ticker:
                     "anchor": anchor}
             self.specs.append(spec)
             self.stats[schedule.name] = TickStats.for_schedule(spec)
+        log.info("scheduler starting: %s", "; ".join(
+            f"{s.name} {f'every {s.every:g}s' if s.every else f'cron {s.cron!r}'} -> {s.handler}"
+            for s in self.schedules.values()))
         self.scheduler.start(time.monotonic())
 
     def reconfigure(self, config: Config) -> None:

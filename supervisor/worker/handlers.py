@@ -24,7 +24,8 @@ def user_traceback(exc: BaseException) -> str:
     """The traceback of a failed import in the user's own files: importlib's frames and ours
     left out; empty when none is left (the module simply does not exist)."""
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
-              if not frame.filename.startswith("<frozen") and frame.filename != __file__]
+              if not frame.filename.startswith("<frozen")
+              and frame.filename not in (__file__, importlib.__file__)]
     if not frames and not isinstance(exc, SyntaxError):
         return ""
     return "Traceback (most recent call last):\n" + "".join(
