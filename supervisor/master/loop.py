@@ -30,18 +30,15 @@ from supervisor.errors import (
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text
-from supervisor.master import rundir
+from supervisor.master import rundir, services
 from supervisor.master.clients import Clients
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
-from supervisor.master.reload import Reloader
 from supervisor.master.signals import SignalQueue
 from supervisor.ops.operations import Operations, StartupError, bind
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
-from supervisor.scheduling.dispatcher import Ticker
-from supervisor.tars.liveness import Liveness
 from supervisor.worker.child import set_title
 
 log = logging.getLogger("supervisor.master")
@@ -88,7 +85,7 @@ class Master:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
                                    self.ops.metrics.restart)
-            self._add_services()
+            services.add_all(self)
             self.ops.start()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
@@ -136,37 +133,6 @@ class Master:
         self.max_jobs = self.config.pool.max_jobs
         self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
         self.next_watch = time.monotonic() + limits.watch_tick if self.watching else None
-
-    def _add_services(self) -> None:
-        """The services beside the pool that this config asks for."""
-        config = self.config
-        if config.schedules:
-            self.add_ticker()
-        if config.keepalive_enabled and config.tars:
-            liveness = Liveness(config, self.poller, self._alive, self.ops.metrics.keepalive)
-            self.ops.add_command("keepalive", liveness.command)
-            self.ops.add_status("keepalive", liveness.status)
-            self.add_service(liveness)
-        self.reloader = Reloader(self)
-        self.ops.add_command("reload", self.reloader.command)
-        self.add_service(self.reloader)
-
-    def add_ticker(self) -> Ticker:
-        ticker = Ticker(self.config, self.pool, self.context, self.poller, self._dispatch,
-                        self.ops.metrics.tick)
-        self.ops.add_status("schedules", ticker.snapshot)
-        self.add_service(ticker)
-        return ticker
-
-    def add_service(self, service: Service) -> None:
-        self.services.append(service)
-        for sock, handle in service.sockets().items():
-            self.service_sockets[sock] = handle
-            self.poller.register(sock, zmq.POLLIN)
-
-    def _alive(self) -> int:
-        """Workers serving, as the keepalive probe reports them: none while stopping."""
-        return 0 if self.stopping else self.pool.count(*UP)
 
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""

@@ -146,13 +146,14 @@ class Reloader:
 
     def _follow(self) -> None:
         """Every slot has a new worker: new handler names and schedules go live."""
+        from supervisor.master import services  # services imports this module
         master, new, self.follow = self.master, self.follow, None
         master.clients.handler_names = {name.encode() for name in new.handlers}
         ticker = next((s for s in master.services if s.name == "scheduler"), None)
         if ticker is not None:
             ticker.reconfigure(new)
         elif new.schedules:
-            master.add_ticker().pool_ready(time.monotonic())
+            services.add_ticker(master).pool_ready(time.monotonic())
 
     # --- the service seam ---
 
