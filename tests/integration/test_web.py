@@ -76,3 +76,22 @@ def _refused(url: str) -> bool:
     except urllib.error.URLError as exc:
         return not isinstance(exc, urllib.error.HTTPError)
     return False
+
+
+def test_queue_wait_histogram(start_master):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    master = start_master(pool={"num_workers": 1}, metrics={"address": "127.0.0.1:0"})
+    url = base_url(master)
+    with Client(master.endpoint) as client:
+        for i in range(2):  # the second waits for the first: about 0.5 s in the queue
+            client._sock.send_multipart([bytes([i]), b"sleep", b"0.5"])
+        for _ in range(2):
+            assert client._sock.poll(10_000)
+            client._sock.recv_multipart()
+    samples = {(s.name, s.labels.get("le")): s.value
+               for family in text_string_to_metric_families(get(url + "metrics")[1])
+               for s in family.samples if s.name.startswith("supervisor_queue_wait_seconds")}
+    assert samples["supervisor_queue_wait_seconds_count", None] == 2
+    assert 0.4 <= samples["supervisor_queue_wait_seconds_sum", None] < 5.0
+    assert samples["supervisor_queue_wait_seconds_bucket", "0.005"] == 1  # the first did not wait
