@@ -18,8 +18,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import zmq
 
@@ -27,13 +28,36 @@ from supervisor.config import Config
 from supervisor.config import changes as config_changes
 from supervisor.config.values import counted
 from supervisor.errors import ConfigError
+from supervisor.lifecycle.service import Service
+from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text, start_child
+from supervisor.master.clients import Clients
+from supervisor.master.logs import Logs
 from supervisor.ops.control import Later
+from supervisor.ops.operations import Operations
+from supervisor.pool.allocator import Pool
 from supervisor.tars import settings
 from supervisor.worker.probe import FAILED, probe
 
-if TYPE_CHECKING:
-    from supervisor.master.loop import Master
+
+class Master(Protocol):
+    """What the reloader changes in the master (`supervisor.master.loop.Master`)."""
+
+    config: Config
+    poller: zmq.Poller
+    pool: Pool
+    workers: Workers
+    clients: Clients
+    logs: Logs
+    ops: Operations
+    services: list[Service]
+    stopping: bool
+
+    def apply_limits(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def scale(self, delta: int) -> None: ...
 
 log = logging.getLogger("supervisor.reload")
 
@@ -53,8 +77,11 @@ class Reloader:
 
     name = "reload"
 
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Master, add_ticker: Callable[[], Service]) -> None:
+        """`add_ticker()` starts the scheduling service when a reload brings the first
+        schedules."""
         self.master = master
+        self.add_ticker = add_ticker
         self.check: _Check | None = None
         self.follow: Config | None = None  # applied once the reset is done
 
@@ -146,14 +173,13 @@ class Reloader:
 
     def _follow(self) -> None:
         """Every slot has a new worker: new handler names and schedules go live."""
-        from supervisor.master import services  # services imports this module
         master, new, self.follow = self.master, self.follow, None
         master.clients.handler_names = {name.encode() for name in new.handlers}
         ticker = next((s for s in master.services if s.name == "scheduler"), None)
         if ticker is not None:
             ticker.reconfigure(new)
         elif new.schedules:
-            services.add_ticker(master).pool_ready(time.monotonic())
+            self.add_ticker().pool_ready(time.monotonic())
 
     # --- the service seam ---
 

@@ -7,18 +7,34 @@ through the operations layer; the loop then knows them only as `Service`s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import zmq
 
+from supervisor.config import Config
 from supervisor.lifecycle.service import Service
 from supervisor.master.reload import Reloader
+from supervisor.ops.operations import Operations
+from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.states import UP
 from supervisor.scheduling.dispatcher import Ticker
 from supervisor.tars.liveness import Liveness
 
-if TYPE_CHECKING:
-    from supervisor.master.loop import Master
+
+class Master(Protocol):
+    """What wiring a service needs of the master (`supervisor.master.loop.Master`)."""
+
+    config: Config
+    context: zmq.Context
+    poller: zmq.Poller
+    pool: Pool
+    ops: Operations
+    services: list[Service]
+    service_sockets: dict[zmq.Socket, Any]
+    stopping: bool
+    reloader: Reloader
+
+    def _dispatch(self, ident: bytes, request: Request) -> None: ...
 
 
 def add_all(master: Master) -> None:
@@ -34,7 +50,7 @@ def add_all(master: Master) -> None:
         master.ops.add_command("keepalive", liveness.command)
         master.ops.add_status("keepalive", liveness.status)
         add(master, liveness)
-    master.reloader = Reloader(master)
+    master.reloader = Reloader(master, lambda: add_ticker(master))
     master.ops.add_command("reload", master.reloader.command)
     add(master, master.reloader)
 
