@@ -155,7 +155,7 @@ class Master:
                 _guarded("the scheduler", self._on_ticker, events)
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
-            if self.stopping and not self.workers.processes and \
+            if self.stopping and not self.workers.processes and not self.ops.holding() and \
                     (self.ticker is None or not self.ticker.scheduler.running):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
