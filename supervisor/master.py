@@ -16,7 +16,7 @@ from supervisor import rundir, wire
 from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs, log_handler_error
-from supervisor.operations import Operations
+from supervisor.operations import Operations, StartupError
 from supervisor.pidfile import PidFile
 from supervisor.policy import exec_deadline, should_prespawn
 from supervisor.pool import Pool, QueueFullError, Request, State
@@ -87,6 +87,9 @@ class Master:
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
             self._loop()
+        except StartupError as exc:  # an address taken, named by its config key
+            log.critical("%s", exc)
+            self.exit_code = EXIT_FAILURE
         except Exception:
             log.critical("the master loop failed; stopping the workers and exiting",
                          exc_info=True)

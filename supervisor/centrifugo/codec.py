@@ -31,7 +31,8 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    return field.label == FieldDescriptor.LABEL_REPEATED
+    repeated = getattr(field, "is_repeated", None)  # protobuf >= 6; `label` is gone in 7
+    return field.label == FieldDescriptor.LABEL_REPEATED if repeated is None else repeated
 
 
 def to_dict(message: Any, binary: bool = False) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def fill(message: Any, data: Any, binary: bool = False, path: str = "") -> None:
             value_field = field.message_type.fields_by_name["value"]
             target = getattr(message, key)
             for map_key, item in value.items():
-                if not isinstance(map_key, str):
+                if not isinstance(map_key, str) or not _utf8(map_key, where):
                     raise CodecError(f"{where}: keys must be strings")
                 if value_field.type == FieldDescriptor.TYPE_MESSAGE:
                     fill(target[map_key], item, binary, f"{where}.{map_key}")
@@ -107,7 +108,7 @@ def fill(message: Any, data: Any, binary: bool = False, path: str = "") -> None:
 def _value_in(field: FieldDescriptor, value: Any, binary: bool, where: str) -> Any:
     kind = field.type
     if kind == FieldDescriptor.TYPE_STRING:
-        ok = isinstance(value, str)
+        ok = isinstance(value, str) and _utf8(value, where)
     elif kind == FieldDescriptor.TYPE_BOOL:
         ok = isinstance(value, bool)
     elif kind in _INTEGERS:
@@ -130,6 +131,15 @@ def _value_in(field: FieldDescriptor, value: Any, binary: bool, where: str) -> A
     if kind in _INTEGERS and not _fits(field, value):
         raise CodecError(f"{where}: {value} is out of range")
     return value
+
+
+def _utf8(text: str, where: str) -> bool:
+    """JSON may carry lone surrogates, which a proto string cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CodecError(f"{where}: text that is not valid Unicode") from None
+    return True
 
 
 _TYPE_NAMES = {FieldDescriptor.TYPE_STRING: "a string", FieldDescriptor.TYPE_BOOL: "a boolean",

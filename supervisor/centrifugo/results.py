@@ -120,7 +120,8 @@ class _Checked:
         out: dict[str, Any] = {}
         for item in fields(self):
             value, kind = getattr(self, item.name), _kind(item.type)
-            if value in (None, "", b"", 0, False, [], {}) and not isinstance(value, _Checked):
+            if value is None or (kind != OPT_BOOL and not isinstance(value, _Checked) and
+                                 value in ("", b"", 0, False, [], {})):
                 continue
             if kind == PAYLOAD:
                 value = base64.b64encode(value).decode("ascii")

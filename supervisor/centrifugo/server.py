@@ -107,6 +107,10 @@ class ProxyServicer:
         except _Refused as refused:
             self.count(event.name, refused.status)
             context.abort(getattr(grpc.StatusCode, refused.status), refused.details)
+        except Exception as exc:  # a bug here still ends the call in a status, and is counted
+            log.exception("the %s call failed in the helper", event.name)
+            self.count(event.name, "INTERNAL")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__} in the helper")
         self.count(event.name, OK)
         return response
 
