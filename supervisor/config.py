@@ -20,7 +20,6 @@ from supervisor.errors import ConfigError
 from supervisor.units import parse_duration, parse_size_mb
 
 if TYPE_CHECKING:
-    from supervisor.centrifugo.settings import CentrifugoConfig
     from supervisor.tars.conf import TarsServerConf
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -81,7 +80,6 @@ class Config:
     metrics_address: str | None = None
     allow: list[str] = field(default_factory=list)
     tars: TarsServerConf | None = None
-    centrifugo: CentrifugoConfig | None = None
 
     @property
     def worker_endpoint(self) -> str:
@@ -284,8 +282,7 @@ _SCHEDULE = {"name": (None, _string), "handler": (None, _string),
 _TOP = {"server": (None, _mapping), "pool": (None, _mapping), "handlers": (None, _mapping),
         "interceptors": (None, _mapping), "ticker": (None, _optional(_mapping)),
         "schedules": (None, _optional(list)), "keepalive": (None, _mapping),
-        "tars": (None, _mapping), "metrics": (None, _mapping),
-        "centrifugo": (None, _optional(_mapping))}
+        "tars": (None, _mapping), "metrics": (None, _mapping)}
 
 
 def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleConfig]:
@@ -348,7 +345,7 @@ def _build(raw: Any, path: str) -> Config:
     tars = _section(top["tars"], "tars", {"config": (None, _optional(_string))})
     metrics = _section(top["metrics"], "metrics", {"address": (None, _optional(_host_port))})
     run_dir = Path(os.path.abspath(server["run_dir"]))
-    config = Config(
+    return Config(
         path=path,
         run_dir=run_dir,
         listen=server["listen"] or f"ipc://{run_dir}/exec.sock",
@@ -363,11 +360,6 @@ def _build(raw: Any, path: str) -> Config:
         metrics_address=metrics["address"],
         allow=server["allow"] or [],
     )
-    if top["centrifugo"] is None:
-        return config
-    from supervisor.centrifugo.settings import apply
-
-    return apply(config, top["centrifugo"])
 
 
 def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None,
@@ -394,8 +386,6 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
         config = _build(_expand_tree(raw, "", environ), path)
     except _Invalid as exc:
         raise ConfigError(f"{path}: {exc.key}: {exc}") from None
-    except ConfigError as exc:  # from a section parser of an integration
-        raise ConfigError(f"{path}: {exc}") from None
     from supervisor.tars.settings import resolve
 
     return resolve(config, tars_config)

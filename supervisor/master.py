@@ -16,7 +16,7 @@ from supervisor import rundir, wire
 from supervisor.config import Config
 from supervisor.errors import ExecTimeout, NoFreeWorkers, NotRunning, QueueFull, WorkerLost
 from supervisor.logs import Logs, log_handler_error
-from supervisor.operations import Operations, StartupError
+from supervisor.operations import Operations
 from supervisor.pidfile import PidFile
 from supervisor.policy import exec_deadline, should_prespawn
 from supervisor.pool import Pool, QueueFullError, Request, State
@@ -87,9 +87,6 @@ class Master:
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
             self._loop()
-        except StartupError as exc:  # an address taken, named by its config key
-            log.critical("%s", exc)
-            self.exit_code = EXIT_FAILURE
         except Exception:
             log.critical("the master loop failed; stopping the workers and exiting",
                          exc_info=True)
@@ -158,7 +155,7 @@ class Master:
                 _guarded("the scheduler", self._on_ticker, events)
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
-            if self.stopping and not self.workers.processes and not self.ops.holding() and \
+            if self.stopping and not self.workers.processes and \
                     (self.ticker is None or not self.ticker.scheduler.running):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")

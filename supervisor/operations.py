@@ -60,12 +60,6 @@ class Operations:
         self.status_sent_at = 0.0
         config = master.config
         self.liveness = Liveness(master) if config.keepalive_enabled and config.tars else None
-        self.proxy = None
-        if config.centrifugo is not None:
-            from supervisor.centrifugo.supervise import ProxyHelper, api_environment
-
-            os.environ.update(api_environment(config.centrifugo))  # before any child starts
-            self.proxy = ProxyHelper(config, master.poller, self.metrics.centrifugo)
 
     # --- life cycle ---
 
@@ -77,8 +71,6 @@ class Operations:
         if self.liveness is not None:
             commands["keepalive"] = self.liveness.command
             self.add_status("keepalive", self.liveness.status)
-        if self.proxy is not None:
-            self._start_proxy(commands)
         self.control = ControlServer(self.master.context, self.master.config.control_endpoint,
                                      commands)
         self.master.poller.register(self.control.socket, zmq.POLLIN)
@@ -88,23 +80,6 @@ class Operations:
             raise StartupError(f"metrics.address {self.metrics.address!r}: {exc}") from None
         self.notifier.status("starting")
 
-    def _start_proxy(self, commands: dict[str, Any]) -> None:
-        """Register the helper's report command; refuse to start if its address is taken."""
-        from supervisor.centrifugo.supervise import check_listen
-
-        commands["centrifugo"] = self.proxy.command
-        self.add_status("centrifugo", self.proxy.status)
-        if self.proxy.enabled:
-            try:
-                check_listen(self.proxy.section.grpc_address)
-            except OSError as exc:
-                raise StartupError(f"centrifugo.proxy_listen {self.proxy.section.proxy_listen}: "
-                                   f"{exc.strerror or exc}") from None
-
-    def holding(self) -> bool:
-        """Whether a helper still runs that the master must outlive (calls in flight)."""
-        return self.proxy is not None and self.proxy.running
-
     def guard(self, sock: zmq.Socket) -> None:
         """Before the listen socket binds: refuse tcp peers outside `server.allow` (Tars allow)."""
         access.guard(self.master.context, sock, self.master.config.listen,
@@ -113,8 +88,6 @@ class Operations:
     def close(self) -> None:
         if self.liveness is not None:
             self.liveness.close()
-        if self.proxy is not None:
-            self.proxy.close()
         if not self.announced_stopping:
             self.notifier.stopping()
         if self.control is not None:
@@ -135,8 +108,6 @@ class Operations:
         candidates = [self.watchdog.next_deadline()]
         if self.liveness is not None:
             candidates.append(self.liveness.next_deadline())
-        if self.proxy is not None:
-            candidates.append(self.proxy.next_deadline())
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -161,8 +132,6 @@ class Operations:
             self.notifier.stopping()
         if self.liveness is not None:
             self.liveness.after_poll(events, now)
-        if self.proxy is not None:
-            self.proxy.after_poll(events, now, master.ready_announced, master.stopping)
         if self.watchdog.due(now):
             self.notifier.send(WATCHDOG=1)
         if self.notifier.enabled and now - self.status_sent_at >= STATUS_EVERY:
