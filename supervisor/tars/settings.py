@@ -23,10 +23,18 @@ import dataclasses
 import os
 from pathlib import Path
 
+from supervisor import config as config_loader
 from supervisor.config import Config
+from supervisor.config.values import check_peers
 from supervisor.errors import ConfigError
 from supervisor.tars import conf as tars_conf
 from supervisor.tars.conf import Adapter, Block, TarsServerConf
+
+
+def load(path: str | os.PathLike | None, tars_config: str | None = None,
+         environ: dict[str, str] | None = None) -> Config:
+    """The YAML config with the Tars conf it names (or `tars_config`, which wins) applied."""
+    return resolve(config_loader.load(path, environ), tars_config)
 
 
 def resolve(config: Config, tars_config: str | None = None) -> Config:
@@ -90,8 +98,6 @@ def _listen(adapter: Adapter, block: Block, path: str) -> str:
 
 
 def _allow(adapter: Adapter, block: Block, path: str) -> list[str]:
-    from supervisor.access import check_peers
-
     try:
         return check_peers(adapter.allow)
     except ValueError as exc:

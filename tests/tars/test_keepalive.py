@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from supervisor.keepalive import KeepAlive
 from supervisor.tars.conf import Endpoint, parse_server_conf
+from supervisor.tars.keepalive import KeepAlive
 from supervisor.tars.node import NodeError
 from supervisor.tars.standin import StandInNode
 
