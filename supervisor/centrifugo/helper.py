@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import zmq
 
-from supervisor.capture import Capture
-from supervisor.process import die_with_parent, set_title
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
 
 PROCESS_TITLE = "supervisor: centrifugo"
 COMMAND = "centrifugo"

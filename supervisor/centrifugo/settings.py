@@ -11,8 +11,10 @@
       api_key: "${CENTRIFUGO_API_KEY}"
       api_timeout: 2s
 
-Each event's handler joins the pool's handler table as `centrifugo.<event>`, with the event's
-adapter (`supervisor.centrifugo.events`) first in its interceptor chain.
+The config loader keeps the section as read; `apply` (called by the command line, like the
+Tars overlay) checks it and adds each event's handler to the pool's handler table as
+`centrifugo.<event>`, with the event's adapter (`supervisor.centrifugo.events`) first in its
+interceptor chain.
 """
 
 from __future__ import annotations
@@ -26,14 +28,9 @@ from typing import Any
 
 from supervisor.centrifugo.api import DEFAULT_TIMEOUT
 from supervisor.centrifugo.events import EVENTS, HANDLER_PREFIX
-from supervisor.config import _duration as duration
-from supervisor.config import _handler_path as handler_path
-from supervisor.config import _Invalid as Invalid
-from supervisor.config import _mapping as mapping
-from supervisor.config import _optional as optional
-from supervisor.config import _section as check_section
-from supervisor.config import _string as non_empty_string
-from supervisor.config import check_endpoint
+from supervisor.config import Config, section
+from supervisor.config import values as v
+from supervisor.config.model import setting
 from supervisor.errors import ConfigError
 
 SECTION = "centrifugo"
@@ -42,25 +39,70 @@ MAX_CONCURRENT = 1024
 _METADATA_KEY = re.compile(r"^[a-z0-9_.-]+$")
 
 
+class _Invalid(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _listen(value: Any) -> str:
+    endpoint = v.endpoint(value)
+    if not endpoint.startswith("tcp://"):
+        raise ValueError(f"expected tcp://HOST:PORT (gRPC listens on TCP), got {value!r}")
+    return endpoint
+
+
+def _address(value: Any) -> str:
+    """A gRPC target `HOST:PORT`; no host or `*` means loopback."""
+    _, port = v.split_address(v.string(value))
+    if not port:
+        raise ValueError(f"expected HOST:PORT with a port above 0, got {value!r}")
+    return value if value.rpartition(":")[0] not in ("", "*") else f"127.0.0.1:{port}"
+
+
+def _concurrency(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CONCURRENT:
+        raise ValueError(f"expected an integer in 1..{MAX_CONCURRENT}, got {value!r}")
+    return value
+
+
+def _metadata_key(value: Any) -> str:
+    key = v.string(value)
+    if not _METADATA_KEY.match(key) or key.endswith("-bin") or key.startswith("grpc-"):
+        raise ValueError("expected a lower-case gRPC metadata key (a-z 0-9 _ . -), not ending "
+                         f"in -bin nor starting with grpc-, got {key!r}")
+    return key
+
+
+def _metadata_value(value: Any) -> str:
+    text = v.string(value)
+    if not (text.isascii() and text.isprintable()):
+        raise ValueError("expected printable ASCII (it travels as gRPC metadata)")
+    return text
+
+
 @dataclass(frozen=True)
 class Credentials:
     """A metadata pair every proxy call must carry (Centrifugo's `grpc.credentials_key`)."""
 
-    key: str
-    value: str = field(repr=False)
+    key: str = setting(convert=_metadata_key)
+    value: str = field(default=dataclasses.MISSING, repr=False,
+                       metadata={"convert": _metadata_value})
 
 
 @dataclass(frozen=True)
 class CentrifugoConfig:
-    proxy_listen: str = "tcp://127.0.0.1:10001"
-    timeout: float = 5.0
-    max_concurrent: int = 64
-    credentials: Credentials | None = None
-    handlers: dict[str, str] = field(default_factory=dict)
-    interceptors: dict[str, list[str]] = field(default_factory=dict)
-    api_address: str = "127.0.0.1:10000"
-    api_key: str | None = field(default=None, repr=False)
-    api_timeout: float = 2.0
+    proxy_listen: str = setting("tcp://127.0.0.1:10001", _listen)
+    timeout: float = setting(5.0, v.duration(positive=True))
+    max_concurrent: int = setting(64, _concurrency)
+    credentials: Any = setting(None, v.optional(v.mapping))
+    handlers: dict[str, str] = field(default_factory=dict, metadata={"convert": v.mapping})
+    interceptors: dict[str, list[str]] = field(default_factory=dict,
+                                               metadata={"convert": v.mapping})
+    api_address: str = setting("127.0.0.1:10000", _address)
+    api_key: str | None = field(default=None, repr=False,
+                                metadata={"convert": v.optional(v.string)})
+    api_timeout: float = setting(DEFAULT_TIMEOUT, v.duration(positive=True))
 
     @property
     def grpc_address(self) -> str:
@@ -78,56 +120,6 @@ class CentrifugoConfig:
                 for event in self.handlers}
 
 
-def _listen(value: Any) -> str:
-    endpoint = check_endpoint(value)
-    if not endpoint.startswith("tcp://"):
-        raise ValueError(f"expected tcp://HOST:PORT (gRPC listens on TCP), got {value!r}")
-    return endpoint
-
-
-def _address(value: Any) -> str:
-    host, sep, port = non_empty_string(value).rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return value if host else f"127.0.0.1:{port}"
-
-
-def _concurrency(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CONCURRENT:
-        raise ValueError(f"expected an integer in 1..{MAX_CONCURRENT}, got {value!r}")
-    return value
-
-
-def _credentials(value: Any) -> Credentials | None:
-    if value is None:
-        return None
-    entry = check_section(value, f"{SECTION}.credentials",
-                                        {"key": (None, non_empty_string),
-                                         "value": (None, non_empty_string)})
-    key = entry["key"]
-    if not _METADATA_KEY.match(key) or key.endswith("-bin") or key.startswith("grpc-"):
-        raise Invalid(f"{SECTION}.credentials.key",
-                                    "expected a lower-case gRPC metadata key (a-z 0-9 _ . -), "
-                                    f"not ending in -bin nor starting with grpc-, got {key!r}")
-    if not entry["value"].isprintable() or not entry["value"].isascii():
-        raise Invalid(f"{SECTION}.credentials.value",
-                                    "expected printable ASCII (it travels as gRPC metadata)")
-    return Credentials(key, entry["value"])
-
-
-_SPEC: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "proxy_listen": ("tcp://127.0.0.1:10001", _listen),
-    "timeout": ("5s", duration(positive=True)),
-    "max_concurrent": (64, _concurrency),
-    "credentials": (None, lambda value: value),
-    "handlers": (None, mapping),
-    "interceptors": (None, mapping),
-    "api_address": ("127.0.0.1:10000", _address),
-    "api_key": (None, optional(non_empty_string)),
-    "api_timeout": (DEFAULT_TIMEOUT, duration(positive=True)),
-}
-
-
 def extra_missing() -> str | None:
     """The first module of the extra that is not installed (found without importing it)."""
     for module in ("grpc", "google.protobuf"):
@@ -140,56 +132,67 @@ def extra_missing() -> str | None:
 
 
 def parse(raw: Any, missing: Callable[[], str | None] = extra_missing) -> CentrifugoConfig:
-    """The section as a frozen dataclass; ConfigError naming the key path if it is wrong."""
+    """The section as a frozen dataclass; ConfigError `KEY.PATH: what was expected`."""
     try:
         return _parse(raw, missing)
-    except Invalid as exc:
+    except _Invalid as exc:
         raise ConfigError(f"{exc.key}: {exc}") from None
 
 
+def _checked(raw: Any, path: str, model: type) -> Any:
+    try:
+        return section(raw, path, model)
+    except ConfigError as exc:  # the loader's error carries the key path
+        raise _Invalid(getattr(exc, "key", path), str(exc)) from None
+
+
 def _parse(raw: Any, missing: Callable[[], str | None]) -> CentrifugoConfig:
-    values = check_section(raw, SECTION, _SPEC)
+    values = _checked(raw, SECTION, CentrifugoConfig)
     absent = missing()
     if absent is not None:
-        raise Invalid(SECTION, f"needs the centrifugo extra ({absent} is not "
-                                             f"installed): pip install '{EXTRA}'")
+        raise _Invalid(SECTION, f"needs the centrifugo extra ({absent} is not installed): "
+                                f"pip install '{EXTRA}'")
     handlers = {}
-    for event, target in values["handlers"].items():
+    for event, target in values.handlers.items():
         key = f"{SECTION}.handlers.{event}"
         if event not in EVENTS:
-            raise Invalid(key, f"unknown event (expected one of: "
-                                             f"{', '.join(EVENTS)})")
-        try:
-            handlers[event] = handler_path(target)
-        except ValueError as exc:
-            raise Invalid(key, str(exc)) from None
+            raise _Invalid(key, f"unknown event (expected one of: {', '.join(EVENTS)})")
+        handlers[event] = _path(key, target)
     interceptors = {}
-    for name, chain in values["interceptors"].items():
+    for name, chain in values.interceptors.items():
         key = f"{SECTION}.interceptors.{name}"
         if name != "*" and name not in handlers:
-            raise Invalid(key, f"expected '*' or an event with a handler "
-                                             f"({', '.join(handlers) or 'none'}), got {name!r}")
+            raise _Invalid(key, f"expected '*' or an event with a handler "
+                                f"({', '.join(handlers) or 'none'}), got {name!r}")
         if not isinstance(chain, list):
-            raise Invalid(key, "expected a list of 'module:function'")
-        try:
-            interceptors[str(name)] = [handler_path(item) for item in chain]
-        except ValueError as exc:
-            raise Invalid(key, str(exc)) from None
-    return CentrifugoConfig(
-        proxy_listen=values["proxy_listen"], timeout=values["timeout"],
-        max_concurrent=values["max_concurrent"],
-        credentials=_credentials(values["credentials"]), handlers=handlers,
-        interceptors=interceptors, api_address=values["api_address"],
-        api_key=values["api_key"], api_timeout=values["api_timeout"])
+            raise _Invalid(key, "expected a list of 'module:function'")
+        interceptors[str(name)] = [_path(key, item) for item in chain]
+    credentials = values.credentials
+    if credentials is not None:
+        credentials = _checked(credentials, f"{SECTION}.credentials", Credentials)
+    return dataclasses.replace(values, handlers=handlers, interceptors=interceptors,
+                               credentials=credentials)
 
 
-def apply(config: Any, raw: Any) -> Any:
-    """`config` with the section parsed and its events added to the pool's handler table."""
-    section = parse(raw)
+def _path(key: str, target: Any) -> str:
+    try:
+        return v.handler_path(target)
+    except ValueError as exc:
+        raise _Invalid(key, str(exc)) from None
+
+
+def apply(config: Config) -> Config:
+    """`config` with its raw `centrifugo` section checked and its events in the handler table."""
+    if config.centrifugo is None or isinstance(config.centrifugo, CentrifugoConfig):
+        return config
+    try:
+        checked = parse(config.centrifugo)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path}: {exc}") from None
     taken = sorted(name for name in config.handlers if name.startswith(HANDLER_PREFIX))
     if taken:
-        raise ConfigError(f"handlers.{taken[0]}: names starting with {HANDLER_PREFIX!r} are "
-                          "reserved for the centrifugo section's events")
+        raise ConfigError(f"{config.path}: handlers.{taken[0]}: names starting with "
+                          f"{HANDLER_PREFIX!r} are reserved for the centrifugo section's events")
     return dataclasses.replace(
-        config, centrifugo=section, handlers={**config.handlers, **section.pool_handlers()},
-        interceptors={**config.interceptors, **section.pool_interceptors()})
+        config, centrifugo=checked, handlers={**config.handlers, **checked.pool_handlers()},
+        interceptors={**config.interceptors, **checked.pool_interceptors()})

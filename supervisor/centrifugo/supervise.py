@@ -1,9 +1,9 @@
-"""The master's side of the Centrifugo proxy: runs the helper process and keeps its report.
+"""The master's side of the Centrifugo proxy: a service that runs the helper and keeps its report.
 
 No gRPC here. The helper starts once the pool is ready, is restarted when it dies (after a
 pause if it died young), and is asked to stop as soon as the master begins to stop; the
-master waits for it so that calls in flight get their answers. Its reports (control
-command `centrifugo`) feed `supervisor status` and the metrics.
+master waits for it (`draining`) so that calls in flight get their answers. Its reports
+(control command `centrifugo`) feed `supervisor status` and the metrics.
 """
 
 from __future__ import annotations
@@ -15,14 +15,20 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import zmq
+
 from supervisor.centrifugo.api import API_ENV
 from supervisor.centrifugo.events import EVENTS
 from supervisor.centrifugo.helper import ProxySpec, run_proxy
 from supervisor.centrifugo.settings import CentrifugoConfig
-from supervisor.process import Helper
+from supervisor.config import Config
+from supervisor.errors import StartupError
+from supervisor.lifecycle.helper import Helper
+from supervisor.lifecycle.service import Handler
 
 log = logging.getLogger("supervisor.centrifugo")
 
+COMMAND = "centrifugo"
 _STATES = ("serving", "stopping", "stopped", "cannot listen")
 
 
@@ -37,24 +43,38 @@ def check_listen(address: str) -> None:
 
 
 def api_environment(section: CentrifugoConfig) -> dict[str, str]:
-    """What `supervisor.centrifugo.api()` reads in a worker, set before any child starts."""
+    """What `supervisor.centrifugo.api()` reads in a worker."""
     return {API_ENV: json.dumps({"address": section.api_address, "key": section.api_key,
                                  "timeout": section.api_timeout})}
 
 
-class ProxyHelper:
-    """Supervises the `supervisor: centrifugo` process of a master with a centrifugo section."""
+class ProxyService:
+    """The `supervisor: centrifugo` process of a master whose config has the section.
 
-    def __init__(self, config: Any, poller: Any,
+    Constructed before any child starts: it puts the API settings in the environment the
+    workers inherit, and refuses to start the master (StartupError) when `proxy_listen`
+    is taken.
+    """
+
+    name = "centrifugo"
+
+    def __init__(self, config: Config, poller: zmq.Poller,
                  record: Callable[[str, str, int], None]) -> None:
         """`record(event, status, count)` adds calls to the metrics."""
         self.config = config
         self.section: CentrifugoConfig = config.centrifugo
         self.record = record
+        os.environ.update(api_environment(self.section))
+        if self.enabled:
+            try:
+                check_listen(self.section.grpc_address)
+            except OSError as exc:
+                raise StartupError(f"centrifugo.proxy_listen {self.section.proxy_listen}: "
+                                   f"{exc.strerror or exc}") from None
         self.process = Helper("centrifugo", config.pool.start_method, run_proxy,
                               lambda: (self._spec(),), poller)
         self.started = False
-        self.state = "waiting for the pool"
+        self.state = "waiting for the pool" if self.enabled else "off (no handlers)"
         self.error: str | None = None
         self.calls: dict[str, dict[str, int]] = {}
         self._reported: dict[str, dict[str, int]] = {}
@@ -76,28 +96,29 @@ class ProxyHelper:
             control=config.control_endpoint, log_endpoint=config.log_endpoint,
             log_level=config.log.level, grace=config.pool.destroy_timeout)
 
-    # --- the process ---
+    # --- the Service protocol ---
 
-    def after_poll(self, events: dict[Any, int], now: float, ready: bool,
-                   stopping: bool) -> None:
-        """Start once the pool is `ready`, reap and restart, stop when the master is `stopping`."""
-        if not self.enabled:
-            return
-        self.process.after_poll(events, now)
-        if stopping:
-            self.process.stop()
-        elif not self.started and ready:
+    def sockets(self) -> dict[zmq.Socket, Handler]:
+        return {}
+
+    def pool_ready(self, now: float) -> None:
+        if self.enabled and not self.started and not self.process.stopped:
             self.started = True
             self.state = "starting"
             self.process.start(now)
-        if self.started and not stopping and not self.process.running:
+
+    def after_poll(self, events: dict[Any, int], now: float) -> None:
+        self.process.after_poll(events, now)
+        if self.started and not self.process.stopped and not self.process.running:
             self.state = "restarting"
 
     def next_deadline(self) -> float | None:
         return self.process.restart_at
 
-    @property
-    def running(self) -> bool:
+    def stop(self) -> None:
+        self.process.stop()
+
+    def draining(self) -> bool:
         return self.process.running
 
     def close(self) -> None:
@@ -138,6 +159,6 @@ class ProxyHelper:
     def status(self) -> dict[str, Any]:
         """The `centrifugo` section of `supervisor status`."""
         return {"address": self.section.proxy_listen if self.enabled else None,
-                "state": self.state if self.enabled else "off (no handlers)",
-                "pid": self.process.pid, "events": list(self.section.handlers),
-                "calls": self.calls, "error": self.error, "api": self.section.api_address}
+                "state": self.state, "pid": self.process.pid,
+                "events": list(self.section.handlers), "calls": self.calls,
+                "error": self.error, "api": self.section.api_address}

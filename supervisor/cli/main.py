@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from supervisor.cli import overlays
 from supervisor.config import Config
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
-from supervisor.tars import settings
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return settings.load(args.config, args.tars)
+    return overlays.load(args.config, args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -99,7 +99,9 @@ class MetricsSection:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it."""
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it;
+    `centrifugo` the section as read until the CLI checks it (`supervisor.centrifugo.settings`).
+    """
 
     path: str
     run_dir: Path
@@ -115,6 +117,7 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    centrifugo: Any = None
 
     @property
     def worker_endpoint(self) -> str:

@@ -30,9 +30,10 @@ from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.master import rundir
 from supervisor.master.clients import Clients
-from supervisor.master.events import drain, guarded
+from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
+from supervisor.master.services import integrations
 from supervisor.master.signals import SignalQueue
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool, Request
@@ -92,9 +93,8 @@ class Master:
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
             self._loop()
-        except Exception:
-            log.critical("the master loop failed; stopping the workers and exiting",
-                         exc_info=True)
+        except Exception as exc:
+            failed(exc)
             self.exit_code = EXIT_FAILURE
         finally:
             self._reap_all()
@@ -133,6 +133,7 @@ class Master:
             self.ops.add_command("keepalive", liveness.command)
             self.ops.add_status("keepalive", liveness.status)
             self.services.append(liveness)
+        self.services += integrations(config, self.poller, self.ops)
         for service in self.services:
             for sock, handle in service.sockets().items():
                 self.service_sockets[sock] = handle

@@ -6,7 +6,7 @@ import base64
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor.centrifugo import codec, protocol
@@ -61,6 +61,7 @@ def test_a_dict_that_does_not_fit_is_refused_naming_the_field(cls, data, where):
         codec.from_dict(PROXY[cls], data)
 
 
+@settings(max_examples=100, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() |
                     st.text(st.characters(codec=None)),
                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),

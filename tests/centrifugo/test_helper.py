@@ -60,7 +60,8 @@ def test_calls_beyond_max_concurrent_are_resource_exhausted_and_none_hang(small)
     assert statuses.count("RESOURCE_EXHAUSTED") >= 8, statuses
     assert set(statuses) <= {"OK", "RESOURCE_EXHAUSTED"}
     refused = [a for a in answers if a.get("status") == "RESOURCE_EXHAUSTED"]
-    assert all(a["elapsed_ms"] < 400 for a in refused), refused
+    served = [a["elapsed_ms"] for a in answers if a["ok"]]
+    assert max(a["elapsed_ms"] for a in refused) < min(served), answers  # refused at once
     assert "max_concurrent" in refused[0]["details"]
 
 

@@ -190,7 +190,7 @@ def test_a_worker_killed_mid_call_is_unavailable_before_the_deadline(centrifugo,
 # --- 5. bad input ---
 
 def status_counts(proxy) -> dict:
-    from supervisor.control import ControlClient
+    from supervisor.ops.control import ControlClient
 
     with ControlClient(f"ipc://{proxy.run_root}/run/control.sock") as control:
         return control.call("status")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from supervisor import config as config_module
-from supervisor.centrifugo.settings import CentrifugoConfig, parse
+from supervisor.centrifugo.settings import CentrifugoConfig, apply, parse
 from supervisor.errors import ConfigError
 
 H = "app.realtime"
@@ -17,7 +17,7 @@ def load(tmp_path, section, **top):
     path.write_text(yaml.safe_dump({"server": {"run_dir": str(tmp_path / "run")},
                                     "handlers": {"echo": "app:echo"}, **top,
                                     "centrifugo": section}))
-    return config_module.load(path, environ={"TOKEN": "t0k"})
+    return apply(config_module.load(path, environ={"TOKEN": "t0k"}))
 
 
 def test_defaults():
@@ -54,6 +54,7 @@ def test_no_section_changes_nothing(tmp_path):
     path = tmp_path / "supervisor.yaml"
     path.write_text(yaml.safe_dump({"handlers": {"echo": "app:echo"}}))
     config = config_module.load(path, environ={})
+    assert apply(config) is config
     assert config.centrifugo is None and config.handlers == {"echo": "app:echo"}
 
 
