@@ -42,6 +42,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.path}: {exc.key}: {exc}") from None
     print(f"{config.path}: OK ({len(config.handlers)} handlers, "
           f"{config.pool.num_workers} workers, {len(config.schedules)} schedules)")
+    if config.centrifugo is not None:
+        section = config.centrifugo
+        print(f"centrifugo: OK (proxy on {section.proxy_listen} for "
+              f"{', '.join(section.handlers) or 'no events'}; API {section.api_address})")
     if config.tars is not None:
         print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
               f"{len(config.tars.adapters)} adapters, node {config.tars.node})")

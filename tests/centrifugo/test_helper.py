@@ -134,6 +134,7 @@ def test_check_validates_the_section_and_imports_its_handlers(tmp_path):
                           cwd=ROOT, env={**TOKEN_ENV, "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=30)
     assert good.returncode == 0, good.stderr
+    assert "centrifugo: OK (proxy on tcp://127.0.0.1:" in good.stdout
     config["centrifugo"]["handlers"]["rpc"] = "tests.centrifugo.handlers:missing"
     path.write_text(yaml.safe_dump(config))
     bad = subprocess.run([sys.executable, "-m", "supervisor", "check", "-c", str(path)],
