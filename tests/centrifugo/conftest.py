@@ -35,14 +35,14 @@ def proxy_config(run_dir: Path, port: int, **section) -> dict:
 
 
 class ProxyMaster:
-    """A running master whose helper serves the proxy on `target`."""
+    """A running master whose helper serves the proxy on `target`; `top` adds config sections."""
 
-    def __init__(self, **section) -> None:
+    def __init__(self, top: dict | None = None, **section) -> None:
         self.run_root = Path(tempfile.mkdtemp(prefix="sv-cf-"))
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
-        self.master = MasterProcess(proxy_config(self.run_root / "run", self.port, **section),
-                                    env=TOKEN_ENV)
+        config = proxy_config(self.run_root / "run", self.port, **section)
+        self.master = MasterProcess({**config, **(top or {})}, env=TOKEN_ENV)
         self.master.wait_ready()
         self.master.wait_for(SERVING)
 
@@ -59,7 +59,7 @@ def node() -> str:
 
 @pytest.fixture(scope="module")
 def proxy(node) -> Iterator[ProxyMaster]:
-    master = ProxyMaster()
+    master = ProxyMaster(top={"metrics": {"address": f"127.0.0.1:{free_port()}"}})
     yield master
     master.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -269,3 +270,22 @@ def test_status_shows_the_address_state_and_calls_per_event(centrifugo, proxy):
     assert section["calls"]["connect"]["OK"] >= 1
     assert section["calls"]["rpc"]["INTERNAL"] >= 1
     assert section["calls"]["rpc"]["UNAUTHENTICATED"] >= 1
+
+
+def test_status_text_and_metrics_count_calls_per_event_and_status(centrifugo, proxy):
+    import urllib.request
+
+    from supervisor.cli.render import status_text
+    from tests.support import wait_until
+
+    rpc(centrifugo, "fail")
+    status = wait_until(lambda: (s := status_counts(proxy))["centrifugo"]["calls"].get(
+        "rpc", {}).get("OK", 0) >= 1 and s)
+    text = status_text(status)
+    assert f"centrifugo serving on tcp://{proxy.target}" in text
+    assert re.search(r"^ +rpc: .*\d+ OK", text, re.MULTILINE), text
+    with urllib.request.urlopen(status["metrics"], timeout=5) as reply:
+        scraped = reply.read().decode()
+    assert re.search(r'^supervisor_centrifugo_calls_total\{event="rpc",status="OK"\} [1-9]',
+                     scraped, re.MULTILINE), scraped[-2000:]
+    assert 'supervisor_centrifugo_calls_total{event="connect",status="OK"}' in scraped
