@@ -1,8 +1,8 @@
 """The Node harness as Python objects: a fake Centrifugo and a stand-in Centrifugo API server.
 
 Both run `tests/centrifugo/node/*.js` on @grpc/grpc-js with the reference protos, installed by
-`npm ci` from the committed lock file (scripts/test does it; here too on first use). Without
-node or its packages the tests skip, except under CI=true, where they fail.
+`npm ci` from the committed lock file (scripts/test does it). Without node or its packages
+the tests skip, except on CI (`CI` set), where they fail.
 """
 
 from __future__ import annotations
@@ -32,18 +32,13 @@ def unavailable(reason: str) -> None:
 
 
 def node_binary() -> str:
-    """node, with the harness's packages installed (npm ci when node_modules is missing)."""
+    """node, with the harness's packages installed (scripts/test runs npm ci for them)."""
     node = shutil.which("node")
     if node is None:
         unavailable("node is not installed")
     if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            unavailable("npm is not installed")
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                              cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            unavailable(f"npm ci failed: {done.stderr.strip()[-500:]}")
+        unavailable(f"the harness's packages are not installed: npm ci in {NODE_DIR} "
+                    "(scripts/test does it)")
     return node
 
 
