@@ -58,7 +58,7 @@ class KeepAlive:
         node: Endpoint,
         probe: Callable[[], bool],
         pid: int,
-        interval: float = 30.0,
+        interval: float,
         app_version: str = "",
         packet_version: int = TARS_VERSION,
         oneway: bool = False,

@@ -16,7 +16,8 @@ class Controls(SimpleNamespace):
     """The master as Operations sees it: a few facts and the verbs, which record their calls."""
 
     def __init__(self, tmp_path) -> None:
-        super().__init__(config=make_config(tmp_path), context=None, poller=None, pool=Pool(),
+        super().__init__(config=make_config(tmp_path), context=None, poller=None,
+                         pool=Pool(0, 60.0),
                          workers=SimpleNamespace(size=2, processes={}, degraded=False,
                                                  last_failure=""),
                          stopping=False, ready_announced=False, calls=[])
