@@ -33,7 +33,9 @@ from supervisor.triggers.cron import parse_cron
 Section = TypeVar("Section")
 
 
-class _Invalid(Exception):
+class _Invalid(ConfigError):
+    """A value that cannot be used; `key` is its path (e.g. `pool.num_workers`)."""
+
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
@@ -113,7 +115,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 # --- the whole file ---
 
 _TOP = ("server", "pool", "handlers", "interceptors", "ticker", "schedules", "keepalive",
-        "tars", "metrics")
+        "tars", "metrics", "centrifugo")
 
 
 def _top(raw: Any) -> dict[str, Any]:
@@ -238,6 +240,7 @@ def _build(raw: Any, path: str) -> Config:
         allow=server.allow or [],
         base_dir=base,
         import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
+        centrifugo=top.get("centrifugo"),
     )
 
 

@@ -1,7 +1,8 @@
 """The services beside the pool that a config asks for, wired into the master loop.
 
 The scheduler's ticker (when there are schedules), the Tars keepalive (with a Tars conf and
-keepalive on) and the reloader (always). Each may add control commands and status sections
+keepalive on), the Centrifugo proxy (with a `centrifugo` section; it may refuse the start
+with a `StartupError`) and the reloader (always). Each may add control commands and status sections
 through the operations layer; the loop then knows them only as `Service`s.
 """
 
@@ -50,6 +51,8 @@ def add_all(master: Master) -> None:
         master.ops.add_command("keepalive", liveness.command)
         master.ops.add_status("keepalive", liveness.status)
         add(master, liveness)
+    if config.centrifugo is not None:
+        add_centrifugo(master)
     master.reloader = Reloader(master, lambda: add_ticker(master))
     master.ops.add_command("reload", master.reloader.command)
     add(master, master.reloader)
@@ -62,6 +65,16 @@ def add_ticker(master: Master) -> Ticker:
     master.ops.add_status("schedules", ticker.snapshot)
     add(master, ticker)
     return ticker
+
+
+def add_centrifugo(master: Master) -> None:
+    """The Centrifugo proxy helper (gRPC is imported by its process only)."""
+    from supervisor.centrifugo.supervise import COMMAND, ProxyService
+
+    proxy = ProxyService(master.config, master.poller, master.ops.metrics.centrifugo)
+    master.ops.add_command(COMMAND, proxy.command)
+    master.ops.add_status("centrifugo", proxy.status)
+    add(master, proxy)
 
 
 def add(master: Master, service: Service) -> None:

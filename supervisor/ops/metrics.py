@@ -48,6 +48,7 @@ class Metrics:
         self.ticks: Counter[tuple[str, str]] = Counter()
         self.keepalives: Counter[str] = Counter()
         self.recent_restarts: deque[dict[str, Any]] = deque(maxlen=RECENT_RESTARTS)
+        self.proxy_calls: Counter[tuple[str, str]] = Counter()
         self._workers = workers
         self._queue_length = queue_length
         self._exporter: _Exporter | None = None
@@ -101,6 +102,12 @@ class Metrics:
         if self._exporter is not None:
             self._exporter.keepalives.labels(result).inc()
 
+    def centrifugo(self, event: str, status: str, count: int) -> None:
+        """`count` Centrifugo proxy calls of `event` ended with gRPC `status` (OK, INTERNAL...)."""
+        self.proxy_calls[event, status] += count
+        if self._exporter is not None:
+            self._exporter.proxy_calls.labels(event, status).inc(count)
+
     # --- views for status and the scrape ---
 
     def workers(self) -> list[WorkerView]:
@@ -142,6 +149,9 @@ class _Exporter:
                              ["schedule", "outcome"], registry=self.registry)
         self.keepalives = Counter("supervisor_keepalive", "Keepalive reports by result",
                                   ["result"], registry=self.registry)
+        self.proxy_calls = Counter("supervisor_centrifugo_calls", "Centrifugo proxy calls by "
+                                   "event and gRPC status", ["event", "status"],
+                                   registry=self.registry)
         self.registry.register(_PoolCollector(metrics))
 
     def request(self, handler: str, outcome: str, seconds: float | None,

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"worker"},
     {"lifecycle"},
     {"scheduling"},
+    {"centrifugo"},
     {"tars"},
     {"ops"},
     {"master"},
