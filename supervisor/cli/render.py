@@ -105,6 +105,7 @@ def status_text(status: dict[str, Any]) -> str:
     for name, stats in sorted(schedules.items()):
         lines += _schedule_lines(name, stats)
     lines += _keepalive_lines(status.get("keepalive") or {})
+    lines += _centrifugo_lines(status.get("centrifugo"))
     if status.get("metrics"):
         lines.append(f"metrics    {status['metrics']}")
     return "\n".join(_wrap(line) for line in lines)
@@ -114,6 +115,20 @@ def _wrap(line: str) -> str:
     """Long lines continue indented under their label; nothing is cut."""
     return "\n".join(textwrap.wrap(line, WIDTH, subsequent_indent=" " * 13,
                                    break_on_hyphens=False)) or line
+
+
+def _centrifugo_lines(proxy: dict[str, Any] | None) -> list[str]:
+    """The proxy's state and address, then one line of gRPC statuses per event."""
+    if not proxy:
+        return []
+    pid = f" (pid {proxy['pid']})" if proxy.get("pid") else ""
+    lines = [f"centrifugo {proxy['state']} on {proxy.get('address') or '-'}{pid}, "
+             f"API {proxy.get('api')}"]
+    if proxy.get("error"):
+        lines.append(f"           last error: {proxy['error']}")
+    for event, statuses in sorted((proxy.get("calls") or {}).items()):
+        lines.append(f"           {event}: {_counts(statuses)}")
+    return lines
 
 
 def _keepalive_lines(keepalive: dict[str, Any]) -> list[str]:

@@ -127,7 +127,31 @@ class Ticker:
                      resume["next_tick"] - 1, self.schedules[name].catch_up)
         for name in sorted(self.paused):
             log.info("schedule %r stays paused", name)
+        log.info("scheduler starting: %s", "; ".join(
+            f"{s.name} {_describe(s)} -> {s.handler}" for s in self.schedules.values()))
         self.scheduler.start(time.monotonic())
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reloaded config: unchanged schedules go on counting where they were, new
+        ones start from now, removed ones stop; the scheduler process is replaced."""
+        schedules = {s.name: s for s in config.schedules}
+        self.config = config
+        if schedules == self.schedules:
+            return
+        kept = {name for name, s in schedules.items() if self.schedules.get(name) == s}
+        self.schedules = schedules
+        if not self.specs:
+            return  # not started yet: `start` reads the new schedules
+        anchor = time.time() + _START_LEAD
+        self.specs = [spec for spec in self.specs if spec["name"] in kept]
+        for name, schedule in schedules.items():
+            if name not in kept:
+                spec = schedule_spec(schedule, anchor)
+                self.specs.append(spec)
+                self.stats[name] = TickStats.for_schedule(spec)
+        self.paused &= set(schedules)
+        log.info("schedules reloaded: %s", ", ".join(sorted(schedules)) or "none")
+        self.scheduler.replace()
 
     def _scheduler_args(self) -> tuple:
         """A restarted scheduler resumes each schedule's numbering where it stopped."""
@@ -149,6 +173,9 @@ class Ticker:
         except (wire.WireError, ValueError, KeyError, TypeError) as exc:
             log.warning("dropped a malformed tick: %s", exc)
             return
+        schedule = self.schedules.get(tick.schedule)
+        if schedule is None:  # from a scheduler replaced by a reload, for a removed schedule
+            return
         if tick.tick < stats.next_tick:
             log.warning("dropped tick %d of schedule %r: that number was already accounted for",
                         tick.tick, tick.schedule)
@@ -160,7 +187,6 @@ class Ticker:
         if tick.missed:
             self.record(tick.schedule, missed_as, tick.missed)
             self.notices.note(tick.schedule, missed_as, tick.missed, tick.tick - 1, now)
-        schedule = self.schedules[tick.schedule]
         reason = verdict(tick, now, paused=paused, overlap=schedule.overlap,
                          running=self.running[tick.schedule], idle=bool(self.pool.idle))
         if reason is not None:
@@ -203,7 +229,13 @@ class Ticker:
         """Per schedule: its settings, whether it is paused or running, and its counts."""
         return {name: {**_settings(self.schedules[name]), **stats.as_dict(),
                        "running": self.running[name], "paused": name in self.paused}
-                for name, stats in self.stats.items()}
+                for name, stats in self.stats.items() if name in self.schedules}
+
+
+def _describe(schedule: ScheduleConfig) -> str:
+    if schedule.every is not None:
+        return f"every {schedule.every:g}s"
+    return f"cron {schedule.cron!r} {schedule.tz or 'local time'}"
 
 
 def _settings(schedule: ScheduleConfig) -> dict[str, Any]:
