@@ -94,9 +94,13 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def _call(args: argparse.Namespace, command: str, **call_args: Any) -> Any:
-    from supervisor.cli.main import _control, _load
+    """One control request to the master of the config's run_dir."""
+    from supervisor.cli import overlays
+    from supervisor.ops.control import ControlClient
 
-    return _control(_load(args), command, **call_args)
+    config = overlays.load(args.config, args.tars)
+    with ControlClient(config.control_endpoint) as client:
+        return client.call(command, **call_args)
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
