@@ -63,7 +63,10 @@ def test_a_stall_counts_late_and_runs_the_latest_slot_once(start_master, tmp_pat
     gap = first["body"]["tick"] - before[-1]["body"]["tick"] - 1
     assert 4 <= gap <= 6  # five intervals, plus or minus one
     assert stats["skipped"]["overlap"] == 0
-    assert stats["skipped"]["late"] == gap - stats["skipped"]["no_free_worker"]
+    received = {t["body"]["tick"] for t in ticks(log)}
+    missing = sum(1 for n in range(stats["ticks"]) if n not in received)
+    # The stall's slots are late; on a busy machine another tick may be late too.
+    assert gap <= stats["skipped"]["late"] + stats["skipped"]["no_free_worker"] <= missing
     master.wait_for(r"schedule 'ticker': .*skipped \(late")
     wait_until(lambda: _skips_logged(master, "ticker") >= gap, timeout=3)
     assert _skips_logged(master, "ticker") == sum(stats["skipped"].values())
