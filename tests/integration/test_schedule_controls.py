@@ -90,6 +90,13 @@ def test_pause_and_resume_survive_a_reset_and_show_everywhere(start_master, tmp_
     assert json.loads(cli("schedules", "--json", "-c", str(master.config_path)).stdout)[
         "schedules"]["ticker"]["paused"] is True
     master.wait_for(r"schedule 'ticker': .* skipped \(paused: the schedule is paused\)")
+    text = cli("status", "-c", str(master.config_path)).stdout
+    assert "schedule   ticker (every 0.2s): paused, 0 running, highest tick " in text
+    shown = text[text.index("schedule   ticker"):]
+    for words in ("last tick 20", "next due 20", "delivered, 0 failed, skipped: 0 overlap, "
+                  "0 no_free_worker, ", "paused; last outcome: skipped: paused"):
+        assert words in " ".join(shown.split()), words
+    assert max(len(line) for line in text.splitlines()) <= 100
     count = len(ticks(log))
     result = cli("resume", "ticker", "-c", str(master.config_path))
     resumed = time.time()
