@@ -78,6 +78,8 @@ def run_scheduler(
         if not _serve(sock, timelines, wakeup, parent, clock, journal):
             sock.setsockopt(zmq.LINGER, 0)
     finally:
+        if journal is not None:
+            journal.close()
         sock.close()
         if capture is not None:
             capture.close()
@@ -133,40 +135,45 @@ def _report_catch_up(timeline: Timeline, now: float) -> None:
 def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,
          journal: Journal | None) -> bool:
     """The firing decision for one schedule, made in this one place: if a tick is due,
-    journal it, then hand it to the master. False when the master is not reading.
+    make sure the journal has it on disk, then hand it to the master. False when it
+    cannot go out yet (the master is not reading, the disk is slow): it stays due.
 
-    Shortly before a slot its entry is journalled ahead, so the disk's fsync does not
-    delay the tick; a tick the journal does not cover yet (late, coalesced) is journalled
-    before it leaves.
+    Journal writes are asked for ahead of the slots (`_reserve`), so a tick normally
+    finds its entry on disk already.
     """
     now = clock.now()
     tick = timeline.poll(now)
     if tick is None:
         if journal is not None and now >= timeline.due - RECORD_AHEAD:
-            _journal(journal, timeline, timeline.poll(timeline.due))
+            _reserve(journal, timeline, timeline.poll(timeline.due))
         return True
     if tick.next_at is not None:
         tick = dataclasses.replace(tick, stale_after=clock.monotonic(tick.next_at))
     if journal is not None:
-        _journal(journal, timeline, tick)
+        _reserve(journal, timeline, tick)
+        if not journal.wait(tick.schedule, tick.tick, _SEND_RETRY):
+            return False
     if not _send(sock, tick):
         return False
     timeline.commit(tick)
     return True
 
 
-def _journal(journal: Journal, timeline: Timeline, tick: Tick) -> None:
-    """Journal `tick` as fired, with the slots of the next RESERVE seconds, unless an
-    earlier write covers it."""
-    if not journal.covers(tick):
-        until = tick.scheduled_at + RESERVE - 1e-6  # a 1 s schedule reserves one slot
-        slot, more = timeline.kind.catch_up(tick.scheduled_at, until, timeline.anchor)
-        journal.record(tick.schedule, tick.tick + more, slot, timeline.anchor)
+def _reserve(journal: Journal, timeline: Timeline, tick: Tick) -> None:
+    """Ask the journal for `tick` and the slots of the next RESERVE seconds, unless what it
+    was asked for covers half of that already (a 1 s schedule reserves its own slot)."""
+    def slots_within(seconds: float) -> tuple[float, int]:
+        return timeline.kind.catch_up(tick.scheduled_at, tick.scheduled_at + seconds - 1e-6,
+                                      timeline.anchor)
+
+    if not journal.asked(tick.schedule, tick.tick + slots_within(RESERVE / 2)[1]):
+        slot, more = slots_within(RESERVE)
+        journal.reserve(tick.schedule, tick.tick + more, slot, timeline.anchor)
 
 
 def _wake_at(timeline: Timeline, journal: Journal | None) -> float:
-    """The slot's time, or a little before it while its journal entry is still to write."""
-    if journal is None or journal.covers(timeline.poll(timeline.due)):
+    """The slot's time, or a little before it while its journal entry is still to ask for."""
+    if journal is None or journal.asked(timeline.name, timeline.poll(timeline.due).tick):
         return timeline.due
     return timeline.due - RECORD_AHEAD
 

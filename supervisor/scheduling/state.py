@@ -1,11 +1,11 @@
 """The schedules' state in run_dir, kept across restarts of the master and the scheduler.
 
 `schedules.json` is the scheduler's journal: per schedule the last slot it fired, that
-slot's tick number and the grid's anchor. It is written before the tick leaves (written
-whole, fsync'd, renamed into place), so a restart, even after SIGKILL, never sends a slot
-again: at most once, as every request. One write covers the slots of the next
-`RESERVE` seconds, so a schedule faster than that writes once per `RESERVE`, not once
-per tick: a fsync per 10 ms tick made ticks late whenever the disk was busy.
+slot's tick number and the grid's anchor. A tick leaves only once its entry is on disk
+(written whole, fsync'd, renamed into place), so a restart, even after SIGKILL, never
+sends a slot again: at most once, as every request. One write covers the slots of the
+next `RESERVE` seconds, so a fast schedule writes twice a second, not once per tick: a
+fsync per 10 ms tick made ticks late whenever the disk was busy.
 
 `paused.json` lists the paused schedules; the master writes it on `pause`/`resume`. A
 file that cannot be read is reported in one line and ignored: the schedules start afresh.
@@ -17,21 +17,21 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
-
-from supervisor.triggers.timeline import Tick
 
 STATE_FILE = "schedules.json"
 PAUSED_FILE = "paused.json"
 _VERSION = 1
 _MAX_BYTES = 1 << 20
-# The journal entry for a slot is written this long before the slot, so the disk's
+# The journal entry for a slot is asked for this long before the slot, so the disk's
 # fsync does not make the tick late; killed inside this window, the slot is not run.
-RECORD_AHEAD = 0.02
-# One journal write covers the slots up to this many seconds after the one firing; those
-# not sent when the master is SIGKILLed are not run after the restart.
+RECORD_AHEAD = 0.1
+# One journal write covers the slots up to this many seconds after the one firing, and is
+# renewed when less than half of that is left; slots covered but not sent when the master
+# is SIGKILLed are not run after the restart.
 RESERVE = 1.0
 # A journal that cannot be written is reported at most this often; ticks go on meanwhile.
 _REPORT_EVERY = 60.0
@@ -122,41 +122,80 @@ def _valid(record: Any) -> bool:
 
 
 class Journal:
-    """The scheduler's side: the last slot each schedule fired, on disk before it leaves."""
+    """The scheduler's side: the last slot each schedule fired, on disk before it leaves.
+
+    Writes happen on a thread of their own, asked for ahead of the slots they cover, so
+    the disk's fsync is off the ticks' path: a tick waits only while its entry is not on
+    disk yet. A failed write (disk full, run_dir gone) is reported, not raised: the ticks
+    go on, and the next write tries again.
+    """
 
     def __init__(self, path: Path, specs: list[dict[str, Any]],
                  resume: dict[str, dict[str, Any]]) -> None:
         self.path = path
         self.keys = {spec["name"]: schedule_key(spec) for spec in specs}
         self.records: dict[str, dict[str, Any]] = {}
-        self.report_at = 0.0
         for name, state in resume.items():
             if name in self.keys and state.get("last_tick") is not None and \
                     state.get("next_tick", 0) > 0:
                 self.records[name] = {"key": self.keys[name], "anchor": state["anchor"],
                                       "tick": state["next_tick"] - 1, "slot": state["last_tick"]}
+        self.on_disk = {name: record["tick"] for name, record in self.records.items()}
+        self.report_at = 0.0
+        self.asked_for = self.written = 0
+        self.closed = False
+        self.changed = threading.Condition()
+        self.writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
+        self.writer.start()
 
-    def covers(self, tick: Tick) -> bool:
-        """Whether the journal already counts `tick` as fired."""
-        record = self.records.get(tick.schedule)
-        return record is not None and record["tick"] >= tick.tick
+    def asked(self, schedule: str, tick: int) -> bool:
+        """Whether a write that counts tick number `tick` as fired was asked for."""
+        record = self.records.get(schedule)
+        return record is not None and record["tick"] >= tick
 
-    def record(self, schedule: str, tick: int, slot: float, anchor: float) -> None:
-        """Write tick number `tick` at `slot` as the schedule's last fired slot.
+    def reserve(self, schedule: str, tick: int, slot: float, anchor: float) -> None:
+        """Ask for tick number `tick` at `slot` to be written as the last fired slot."""
+        with self.changed:
+            self.records[schedule] = {"key": self.keys[schedule], "anchor": anchor,
+                                      "tick": tick, "slot": slot}
+            self.asked_for += 1
+            self.changed.notify_all()
 
-        A failed write (disk full, run_dir gone) is reported, not raised: the tick still
-        goes out, and the next write tries again.
-        """
-        self.records[schedule] = {"key": self.keys[schedule], "anchor": anchor, "tick": tick,
-                                  "slot": slot}
-        try:
-            write_atomic(self.path, {"version": _VERSION, "schedules": self.records})
-        except OSError as exc:
-            now = time.monotonic()
-            if now >= self.report_at:
-                self.report_at = now + _REPORT_EVERY
-                log.warning("%s: cannot save the schedules' state (%s); a restart may not "
-                            "know the last slots fired", self.path, exc.strerror or exc)
+    def wait(self, schedule: str, tick: int, timeout: float) -> bool:
+        """Block until tick number `tick` is on disk as fired; False after `timeout`."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.on_disk.get(schedule, -1) >= tick,
+                                         timeout)
+
+    def close(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+        self.writer.join(1.0)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: self.closed or self.asked_for > self.written)
+                if self.closed:
+                    return
+                asked_for = self.asked_for
+                records = {name: dict(record) for name, record in self.records.items()}
+            try:
+                write_atomic(self.path, {"version": _VERSION, "schedules": records})
+            except OSError as exc:
+                self._report(exc)
+            with self.changed:
+                self.written = asked_for
+                self.on_disk = {name: record["tick"] for name, record in records.items()}
+                self.changed.notify_all()
+
+    def _report(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if now >= self.report_at:
+            self.report_at = now + _REPORT_EVERY
+            log.warning("%s: cannot save the schedules' state (%s); a restart may not know the "
+                        "last slots fired", self.path, exc.strerror or exc)
 
 
 def load_paused(path: Path, names: list[str]) -> set[str]:

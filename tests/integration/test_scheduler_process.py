@@ -199,7 +199,7 @@ def test_a_restarted_scheduler_continues_the_numbering(master: FakeMaster, start
     assert (second.tick, second.missed, second.lastTick) == (first.tick + 1, 0, first.scheduledAt)
 
 
-def test_the_journal_is_written_before_a_tick_leaves_a_second_at_a_time(
+def test_the_journal_is_written_before_a_tick_leaves_a_second_ahead(
     master: FakeMaster, start: Start, tmp_path
 ) -> None:
     path = tmp_path / "schedules.json"
@@ -216,7 +216,8 @@ def test_the_journal_is_written_before_a_tick_leaves_a_second_at_a_time(
     while len(writes) < 2:
         master.recv(1.0)
         writes.add(json.loads(path.read_text())["schedules"]["t"]["tick"])
-    assert sorted(writes)[1] - sorted(writes)[0] == 10  # one write per second of slots
+    # Renewed when less than half a second of slots is left: not a write per tick.
+    assert sorted(writes)[1] - sorted(writes)[0] >= 5
 
 
 def test_cron_and_every_side_by_side(master: FakeMaster, start: Start) -> None:

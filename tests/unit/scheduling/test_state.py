@@ -19,7 +19,6 @@ from supervisor.scheduling.state import (
     schedule_key,
     write_atomic,
 )
-from supervisor.triggers.timeline import Tick
 
 EVERY = {"name": "e", "every": 0.5, "cron": None, "anchor": 100.0}
 CRON = {"name": "c", "every": None, "cron": "0 30 2 * * *", "tz": "Europe/Berlin",
@@ -29,8 +28,10 @@ CRON = {"name": "c", "every": None, "cron": "0 30 2 * * *", "tz": "Europe/Berlin
 def test_the_journal_is_read_back_as_where_numbering_resumes(tmp_path):
     path = tmp_path / "schedules.json"
     journal = Journal(path, [EVERY, CRON], {})
-    journal.record("e", 7, 103.5, 100.0)
-    journal.record("c", 2, 5000.0, 100.0)
+    journal.reserve("e", 7, 103.5, 100.0)
+    journal.reserve("c", 2, 5000.0, 100.0)
+    assert journal.wait("e", 7, 5.0) and journal.wait("c", 2, 5.0)
+    journal.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert not list(tmp_path.glob(".*tmp"))
     assert load_resume(path, [EVERY, CRON]) == {
@@ -46,11 +47,13 @@ def test_a_restarted_journal_keeps_the_schedules_that_have_not_fired_yet(tmp_pat
     resume = {"c": {"next_tick": 3, "last_tick": 5000.0, "anchor": 100.0},
               "e": {"next_tick": 0, "last_tick": None, "anchor": 100.0}}
     journal = Journal(path, [EVERY, CRON], resume)
-    tick = Tick("e", 0, 100.0, None, 0, 100.5)
-    assert not journal.covers(tick)
-    journal.record("e", 2, 101.0, 100.0)  # ticks 0..2 counted as fired
-    assert journal.covers(tick) and journal.covers(Tick("e", 2, 101.0, 100.5, 0, 101.5))
-    assert not journal.covers(Tick("e", 3, 101.5, 101.0, 0, 102.0))
+    assert journal.asked("c", 2) and not journal.asked("e", 0)
+    assert journal.wait("c", 2, 0.0)  # what it resumed from counts as on disk
+    journal.reserve("e", 2, 101.0, 100.0)  # ticks 0..2 counted as fired
+    assert journal.asked("e", 0) and journal.asked("e", 2) and not journal.asked("e", 3)
+    assert journal.wait("e", 2, 5.0)
+    assert not journal.wait("e", 3, 0.05)
+    journal.close()
     assert load_resume(path, [EVERY, CRON])["c"]["next_tick"] == 3
 
 
@@ -95,8 +98,11 @@ def test_paused_schedules_round_trip_and_unknown_names_drop(tmp_path):
 def test_a_journal_that_cannot_be_written_is_reported_not_raised(tmp_path, caplog):
     journal = Journal(tmp_path / "missing" / "schedules.json", [EVERY], {})
     with caplog.at_level(logging.WARNING):
-        journal.record("e", 0, 100.0, 100.0)
-        journal.record("e", 1, 100.5, 100.0)
+        journal.reserve("e", 0, 100.0, 100.0)
+        assert journal.wait("e", 0, 5.0)  # the tick is not held back
+        journal.reserve("e", 1, 100.5, 100.0)
+        assert journal.wait("e", 1, 5.0)
+        journal.close()
     assert len(caplog.records) == 1  # once a minute at most
     assert "cannot save the schedules' state" in caplog.records[0].getMessage()
 
