@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from supervisor import __version__
-from supervisor.cli import overlays
 from supervisor.cli.operations import add_operations, quiet_broken_pipe
 from supervisor.config import Config
 from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
+from supervisor.master import overlays
 
 
 def _load(args: argparse.Namespace) -> Config:
