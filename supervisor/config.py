@@ -20,6 +20,7 @@ from supervisor.errors import ConfigError
 from supervisor.units import parse_duration, parse_size_mb
 
 if TYPE_CHECKING:
+    from supervisor.cluster.settings import ClusterConfig
     from supervisor.tars.conf import TarsServerConf
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -62,6 +63,8 @@ class ScheduleConfig:
     every: float | None = None
     cron: str | None = None
     overlap: str = "skip"
+    singleton: bool = False
+    anchor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Config:
     metrics_address: str | None = None
     allow: list[str] = field(default_factory=list)
     tars: TarsServerConf | None = None
+    cluster: ClusterConfig | None = None
 
     @property
     def worker_endpoint(self) -> str:
@@ -275,14 +279,17 @@ _POOL = {"num_workers": (2, _integer()), "max_jobs": (0, _integer()),
 _POLICY = {"watch_tick": ("1s", _duration(True)), "ttl": (0, _duration()),
            "idle_ttl": (0, _duration()), "max_worker_memory": (0, _size),
            "exec_ttl": (0, _duration())}
-_TICKER = {"interval": ("1s", _duration(True)), "handler": ("tick", _string)}
+_TICKER = {"interval": ("1s", _duration(True)), "handler": ("tick", _string),
+           "singleton": (False, _boolean)}
 _SCHEDULE = {"name": (None, _string), "handler": (None, _string),
              "every": (None, _optional(_duration(True))), "cron": (None, _optional(_string)),
-             "overlap": ("skip", _choice("skip", "allow"))}
+             "overlap": ("skip", _choice("skip", "allow")), "singleton": (False, _boolean),
+             "anchor": (None, lambda value: value)}
 _TOP = {"server": (None, _mapping), "pool": (None, _mapping), "handlers": (None, _mapping),
         "interceptors": (None, _mapping), "ticker": (None, _optional(_mapping)),
         "schedules": (None, _optional(list)), "keepalive": (None, _mapping),
-        "tars": (None, _mapping), "metrics": (None, _mapping)}
+        "tars": (None, _mapping), "metrics": (None, _mapping),
+        "cluster": (None, _optional(_mapping))}
 
 
 def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleConfig]:
@@ -290,7 +297,8 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
     if top["ticker"] is not None:
         ticker = _section(top["ticker"], "ticker", _TICKER)
         items.append(("ticker", ScheduleConfig(name="ticker", handler=ticker["handler"],
-                                               every=ticker["interval"])))
+                                               every=ticker["interval"],
+                                               singleton=ticker["singleton"])))
     for index, raw in enumerate(top["schedules"] or []):
         path = f"schedules[{index}]"
         entry = _section(raw, path, _SCHEDULE)
@@ -301,6 +309,7 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
                 parse_cron(entry["cron"])
             except ValueError as exc:
                 raise _Invalid(f"{path}.cron", str(exc)) from None
+        entry["anchor"] = _singleton_anchor(entry, path)
         items.append((path, ScheduleConfig(**entry)))
     seen = set()
     for path, schedule in items:
@@ -312,6 +321,41 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
             raise _Invalid(f"{path}.name", f"duplicate schedule name {schedule.name!r}")
         seen.add(schedule.name)
     return [schedule for _, schedule in items]
+
+
+def _singleton_anchor(entry: dict[str, Any], path: str) -> float | None:
+    """`anchor:` places a singleton schedule's slot grid; it means nothing elsewhere."""
+    if entry["singleton"] and entry["cron"] is not None:
+        raise _Invalid(f"{path}.singleton", "singleton schedules need 'every' (cron "
+                       "singletons are not supported yet)")
+    if entry["anchor"] is None:
+        return None
+    if not entry["singleton"]:
+        raise _Invalid(f"{path}.anchor", "only a singleton schedule takes an anchor")
+    from supervisor.cluster.settings import parse_anchor
+
+    try:
+        return parse_anchor(entry["anchor"], f"{path}.anchor")
+    except ConfigError as exc:
+        raise _Invalid(f"{path}.anchor", str(exc).split(": ", 1)[1]) from None
+
+
+def _cluster(top: dict[str, Any], schedules: list[ScheduleConfig],
+             run_dir: Path) -> ClusterConfig | None:
+    """The `cluster:` section; `singleton: true` anywhere needs one."""
+    if top["cluster"] is None:
+        lonely = [s.name for s in schedules if s.singleton]
+        if lonely:
+            raise _Invalid("cluster", f"schedule {lonely[0]!r} is singleton: expected a "
+                           "cluster section with a backend (redis://... or etcd://...)")
+        return None
+    from supervisor.cluster.settings import parse_cluster
+
+    try:
+        return parse_cluster(top["cluster"], str(run_dir))
+    except ConfigError as exc:
+        key, _, message = str(exc).partition(": ")
+        raise _Invalid(key, message) from None
 
 
 def _build(raw: Any, path: str) -> Config:
@@ -345,6 +389,7 @@ def _build(raw: Any, path: str) -> Config:
     tars = _section(top["tars"], "tars", {"config": (None, _optional(_string))})
     metrics = _section(top["metrics"], "metrics", {"address": (None, _optional(_host_port))})
     run_dir = Path(os.path.abspath(server["run_dir"]))
+    schedules = _schedules(top, handlers)
     return Config(
         path=path,
         run_dir=run_dir,
@@ -353,12 +398,13 @@ def _build(raw: Any, path: str) -> Config:
         pool=PoolConfig(supervisor=Policy(**policy), **pool),
         handlers=handlers,
         interceptors=interceptors,
-        schedules=_schedules(top, handlers),
+        schedules=schedules,
         keepalive_enabled=keepalive["enabled"],
         keepalive_interval=keepalive["interval"],
         tars_config=tars["config"],
         metrics_address=metrics["address"],
         allow=server["allow"] or [],
+        cluster=_cluster(top, schedules, run_dir),
     )
 
 
@@ -388,4 +434,19 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
         raise ConfigError(f"{path}: {exc.key}: {exc}") from None
     from supervisor.tars.settings import resolve
 
-    return resolve(config, tars_config)
+    return _cluster_name(resolve(config, tars_config))
+
+
+def _cluster_name(config: Config) -> Config:
+    """The cluster's key prefix defaults to the Tars app.server; without Tars it is required."""
+    cluster = config.cluster
+    if cluster is None or cluster.name:
+        return config
+    if config.tars is None:
+        raise ConfigError(f"{config.path}: cluster.name: expected a name (the key prefix "
+                          "shared by every node of the cluster); only under Tars does it "
+                          "default to App.Server")
+    import dataclasses
+
+    return dataclasses.replace(config, cluster=cluster.named(f"{config.tars.app}."
+                                                             f"{config.tars.server}"))

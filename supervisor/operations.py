@@ -60,6 +60,7 @@ class Operations:
         self.status_sent_at = 0.0
         config = master.config
         self.liveness = Liveness(master) if config.keepalive_enabled and config.tars else None
+        self.cluster = _cluster_link(master)
 
     # --- life cycle ---
 
@@ -71,6 +72,9 @@ class Operations:
         if self.liveness is not None:
             commands["keepalive"] = self.liveness.command
             self.add_status("keepalive", self.liveness.status)
+        if self.cluster is not None:
+            commands["cluster"] = self.cluster.command
+            self.add_status("cluster", self.cluster.status)
         self.control = ControlServer(self.master.context, self.master.config.control_endpoint,
                                      commands)
         self.master.poller.register(self.control.socket, zmq.POLLIN)
@@ -88,6 +92,8 @@ class Operations:
     def close(self) -> None:
         if self.liveness is not None:
             self.liveness.close()
+        if self.cluster is not None:
+            self.cluster.close()
         if not self.announced_stopping:
             self.notifier.stopping()
         if self.control is not None:
@@ -108,6 +114,8 @@ class Operations:
         candidates = [self.watchdog.next_deadline()]
         if self.liveness is not None:
             candidates.append(self.liveness.next_deadline())
+        if self.cluster is not None:
+            candidates.append(self.cluster.next_deadline())
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -132,6 +140,8 @@ class Operations:
             self.notifier.stopping()
         if self.liveness is not None:
             self.liveness.after_poll(events, now)
+        if self.cluster is not None:
+            self.cluster.after_poll(events, now)
         if self.watchdog.due(now):
             self.notifier.send(WATCHDOG=1)
         if self.notifier.enabled and now - self.status_sent_at >= STATUS_EVERY:
@@ -261,6 +271,15 @@ class Operations:
     def _refuse_when_stopping(self) -> None:
         if self.master.stopping:
             raise CommandError("NotRunning", "the master is stopping")
+
+
+def _cluster_link(master: Master) -> Any:
+    """The coordinator's supervisor, imported only when the config has a cluster section."""
+    if master.config.cluster is None:
+        return None
+    from supervisor.cluster.link import ClusterLink
+
+    return ClusterLink(master)
 
 
 def _is_int(value: Any) -> bool:
