@@ -100,6 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from supervisor.render import status_text
 
     config = _load(args)
+    if args.cluster:
+        return _cluster_status(config, args.json)
     pid = daemon.running_pid(config)
     if pid is None:
         print(json.dumps({"running": False}) if args.json else "supervisor: not running")
@@ -114,6 +116,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps({"running": True, **status}, indent=2) if args.json
           else status_text(status))
     return 0 if status["healthy"] else 1
+
+
+def _cluster_status(config: config_module.Config, as_json: bool) -> int:
+    """The fleet view, read from the engine: 0 when every singleton schedule has one leader."""
+    import json
+
+    if config.cluster is None:
+        raise ConfigError(f"{config.path}: cluster: --cluster needs a cluster section")
+    from supervisor.cluster.engine import EngineError, open_engine
+    from supervisor.cluster.fleet import render, summarize
+
+    engine = open_engine(config.cluster)
+    try:
+        summary = summarize(config.cluster.name, engine.members(), engine.schedules())
+    except EngineError as exc:
+        print(f"supervisor: {config.cluster.backend}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    print(json.dumps(summary, indent=2) if as_json else render(summary))
+    return 0 if summary["healthy"] else 1
 
 
 def cmd_workers(args: argparse.Namespace) -> int:
@@ -207,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status,
                      "show the running master (exit 0 healthy, 1 degraded, 3 not running)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--cluster", action="store_true", help="the fleet from the engine: "
+                        "members, and the leader of each singleton schedule")
     workers = command("workers", cmd_workers, "one line per worker: pid, state, jobs, RSS, "
                                               "CPU, age, running request")
     workers.add_argument("-i", "--interactive", action="store_true",

@@ -22,9 +22,6 @@ from supervisor.schedule import Every, Tick, Timeline
 
 log = logging.getLogger("supervisor.permits")
 
-# Grants older than this many slots are dropped: their slot is long gone.
-_KEEP_SLOTS = 4
-
 
 def singleton_start(spec: dict[str, Any], now: float) -> dict[str, Any]:
     """Resume state that starts a singleton schedule at its next slot on the shared grid.
@@ -84,7 +81,6 @@ class Permits:
                 log.warning("dropped a malformed grant: %r", frames[1][:200])
                 continue
             self.grants[key] = grant
-            self._prune(key[0], key[1])
 
     def admit(self, tick: Tick) -> Tick | None:
         """The tick to send for a due slot, or None to let the slot pass here.
@@ -94,6 +90,9 @@ class Permits:
         """
         if tick.schedule not in self.gated:
             return tick
+        for key in sorted(k for k in self.grants if k[0] == tick.schedule and k[1] < tick.tick):
+            del self.grants[key]  # granted, then passed over while this process was stopped
+            self._send(b"unfired", {"schedule": key[0], "slot": key[1]})
         grant = self.grants.pop((tick.schedule, tick.tick), None)
         if grant is None:
             return None
@@ -110,10 +109,6 @@ class Permits:
         if tick.cluster is not None and tick.cluster.get("epoch") is not None:
             self._send(b"fired", {"schedule": tick.schedule, "slot": tick.cluster["slot"],
                                   "epoch": tick.cluster["epoch"]})
-
-    def _prune(self, schedule: str, slot: int) -> None:
-        for key in [k for k in self.grants if k[0] == schedule and k[1] < slot - _KEEP_SLOTS]:
-            del self.grants[key]
 
     def _send(self, kind: bytes, body: dict[str, Any]) -> None:
         try:

@@ -104,7 +104,8 @@ class Coordinator:
             grant = self.engine.acquire(self.node, self.epoch, now)
         except EngineError as exc:
             self._lost(exc)
-            self.next_acquire = now + every
+            # Soon again: an engine back from a pause should find a leader at once.
+            self.next_acquire = self.clock() + min(every, max(0.05, self.config.timeout / 2))
             return []
         self._back()
         if grant.mine:
@@ -116,6 +117,7 @@ class Coordinator:
             self.next_acquire = now + every
             return self._claim_pending()
         if self.epoch is not None:
+            self.claims["fenced"] += 1  # the engine refused our epoch: another node took over
             log.warning("lost the lease (epoch %d) to %s", self.epoch, grant.holder)
         self.epoch, self.holder = None, grant.holder
         wait = every if grant.retry_in is None else min(every, grant.retry_in + 0.005)

@@ -118,7 +118,10 @@ class EtcdEngine:
             if gone.get("succeeded"):
                 return self._create(key, node)
             return Grant(None, created, False, 0.0)
-        return Grant(holder, created, False, self.watch.takeover_in(now))
+        # Look again soon: silence is timed from when we saw the last write, so a
+        # follower that looks more often than the holder renews takes over sooner.
+        return Grant(holder, created, False, min(self.watch.takeover_in(now),
+                                                 self.watch.lease / 6))
 
     def _create(self, key: str, node: str) -> Grant:
         made = self._txn([_cmp(key, "create_revision", 0)], [self._put(key, node)])

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from tests.cluster.engines import Server
 from tests.cluster.proxy import Proxy
-from tests.support import MasterProcess, base_config
+from tests.support import ROOT, MasterProcess, base_config
 
 INTERVAL = 0.25
 LEASE = 1.0
@@ -62,6 +64,28 @@ class Cluster:
         config["server"]["log"] = {"level": "info"}
         master = MasterProcess(config, env={"ZS_TICK_LOG": str(self.log)})
         return Node(node_id, master, proxy, config)
+
+    def restart(self, node: Node) -> Node:
+        """A fresh master with the same config in place of a stopped or killed one."""
+        node.master.stop()
+        shutil.rmtree(node.master.dir, ignore_errors=True)
+        node.master = MasterProcess(node.config, env={"ZS_TICK_LOG": str(self.log)})
+        node.master.wait_ready()
+        return node
+
+    def fleet(self) -> dict:
+        """`supervisor status --cluster --json`, as an operator would run it."""
+        out = subprocess.run([sys.executable, "-m", "supervisor", "status", "--cluster",
+                              "--json", "-c", str(self.nodes[0].master.config_path)],
+                             capture_output=True, text=True, timeout=20, cwd=ROOT)
+        assert out.stdout, out.stderr
+        return json.loads(out.stdout)
+
+    def status(self, node: Node) -> dict:
+        out = subprocess.run([sys.executable, "-m", "supervisor", "status", "--json", "-c",
+                              str(node.master.config_path)], capture_output=True, text=True,
+                             timeout=20, cwd=ROOT)
+        return json.loads(out.stdout)
 
     def entries(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line]

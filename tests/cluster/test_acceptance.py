@@ -1,0 +1,155 @@
+"""Issue 13's acceptance on each engine: three masters with separate run dirs, one 250 ms
+singleton schedule, lease 1 s; every tick appends (node, slot, tick) to one log.
+
+The scenarios share one cluster per engine and run in order, each leaving three healthy
+nodes behind, so the whole file costs one start-up per engine. The invariant (fired +
+missed = slots elapsed, no slot twice) is checked after every scenario.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.cluster.harness import INTERVAL, LEASE, Cluster, doubles
+
+pytestmark = pytest.mark.timeout(90)
+
+# Where a timing bound is checked against the log, the handler's own write time is used:
+# it includes the dispatch to a worker, which the bounds' 0.3 s allowance is for.
+DISPATCH = 0.05
+
+
+@pytest.fixture(scope="module", params=["redis", "etcd"])
+def cluster(request, engine_servers):
+    server = engine_servers(request.param)
+    group = Cluster(server, f"acc-{request.param}-{time.monotonic_ns() % 10**6}")
+    yield group
+    group.stop()
+
+
+def schedule(fleet: dict) -> dict:
+    return fleet["schedules"]["beat"]
+
+
+def check_invariant(cluster: Cluster) -> dict:
+    """Fired + missed (+ the slot in flight) covers first..last; no slot fired twice."""
+    entries = cluster.entries()
+    assert doubles(entries) == []
+    beat = schedule(cluster.fleet())
+    assert beat["fired"] + beat["missed_total"] + beat["in_flight"] == \
+        beat["last_slot"] - beat["first_slot"] + 1, beat
+    return beat
+
+
+def next_fire_after(cluster: Cluster, moment: float, exclude: str | None,
+                    timeout: float = 10.0) -> dict:
+    entries = cluster.wait_entries(
+        lambda e: any(x["at"] > moment and x["node"] != exclude for x in e), timeout)
+    return next(x for x in entries if x["at"] > moment and x["node"] != exclude)
+
+
+def test_steady_every_slot_fires_exactly_once_with_one_leader(cluster):
+    start = len(cluster.wait_fired(1)) - 1
+    entries = cluster.wait_entries(lambda e: len(e) - start >= 10 / INTERVAL, timeout=20)
+    slots = [x["slot"] for x in entries[start:]]
+    assert slots == list(range(slots[0], slots[0] + len(slots)))
+    assert len({x["node"] for x in entries[start:]}) == 1
+    assert [x["tick"] for x in entries[start:]] == \
+        [s - slots[0] + entries[start]["tick"] for s in slots]
+    fleet = cluster.fleet()
+    assert fleet["healthy"] and schedule(fleet)["leaders"] == [entries[-1]["node"]]
+    assert len(fleet["members"]) == 3
+    check_invariant(cluster)
+
+
+def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
+    leader = cluster.leader()
+    before = schedule(cluster.fleet())["missed_total"]
+    last = cluster.wait_fired(1)[-1]
+    killed_at = time.time()
+    leader.group_signal(signal.SIGKILL)
+    following = next_fire_after(cluster, killed_at, exclude=leader.name)
+    assert following["at"] - killed_at <= LEASE + LEASE / 3 + INTERVAL + 0.3
+    entries = cluster.entries()
+    before_kill = [x for x in entries if x["node"] == leader.name][-1]
+    assert before_kill["slot"] >= last["slot"]
+    gap = following["slot"] - before_kill["slot"] - 1
+    assert schedule(cluster.fleet())["missed_total"] - before == gap
+    assert following["tick"] - before_kill["tick"] == gap + 1  # numbering continues
+    check_invariant(cluster)
+    cluster.restart(leader)
+
+
+def test_sigterm_of_the_leader_resigns_and_hands_over(cluster):
+    leader = cluster.leader()
+    stopped_at = time.time()
+    leader.master.signal(signal.SIGTERM)
+    following = next_fire_after(cluster, stopped_at, exclude=leader.name)
+    assert following["at"] - stopped_at <= LEASE / 3 + INTERVAL + 0.3
+    leader.master.wait_exit(20)
+    assert leader.master.count(r"resigned the lease") == 1
+    check_invariant(cluster)
+    cluster.restart(leader)
+
+
+def test_a_paused_leader_is_replaced_and_fires_nothing_when_resumed(cluster):
+    leader = cluster.leader()
+    paused_at = time.time()
+    leader.group_signal(signal.SIGSTOP)
+    try:
+        following = next_fire_after(cluster, paused_at, exclude=leader.name)
+        assert following["at"] - paused_at <= LEASE + LEASE / 3 + INTERVAL + DISPATCH
+        cluster.wait_entries(lambda e: e[-1]["at"] > paused_at + 3 * LEASE, timeout=10)
+    finally:
+        leader.group_signal(signal.SIGCONT)
+    resumed_at = time.time()
+    cluster.wait_entries(lambda e: e[-1]["at"] > resumed_at + 4 * INTERVAL, timeout=10)
+    assert [x for x in cluster.entries() if x["node"] == leader.name
+            and x["at"] > paused_at] == []
+
+    def refused() -> int:
+        claims = cluster.status(leader)["cluster"]["claims"]
+        return sum(claims.get(k, 0) for k in ("fenced", "expired", "unfired"))
+
+    deadline = time.monotonic() + 5
+    while refused() == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the coordinator reports to its master once a second
+    assert refused() > 0
+    check_invariant(cluster)
+
+
+def test_a_leader_cut_off_from_the_engine_stops_and_another_takes_over(cluster):
+    leader = cluster.leader()
+    cut_at = time.time()
+    leader.proxy.blackhole()
+    try:
+        next_fire_after(cluster, cut_at, exclude=leader.name)
+        cluster.wait_entries(lambda e: e[-1]["at"] > cut_at + 2 * LEASE, timeout=10)
+        own = [x for x in cluster.entries() if x["node"] == leader.name]
+        assert own[-1]["at"] <= cut_at + LEASE + DISPATCH  # its last renewal was before the cut
+        assert doubles(cluster.entries()) == []
+    finally:
+        leader.proxy.heal()
+    check_invariant(cluster)
+
+
+def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
+    before = schedule(cluster.fleet())["missed"]
+    cluster.wait_fired(1)
+    cluster.server.pause()
+    try:
+        time.sleep(3.0)  # the scenario: the engine stays stopped for three seconds
+    finally:
+        cluster.server.resume()
+    resumed_at = time.time()
+    following = next_fire_after(cluster, resumed_at, exclude=None)
+    assert following["at"] - resumed_at <= LEASE / 3 + INTERVAL + DISPATCH
+    entries = cluster.entries()
+    previous = max(x["slot"] for x in entries if x["slot"] < following["slot"])
+    after = schedule(cluster.fleet())["missed"]
+    assert after["no_lease"] - before["no_lease"] == following["slot"] - previous - 1
+    assert after["failover"] == before["failover"]
+    check_invariant(cluster)
