@@ -156,7 +156,8 @@ class Master:
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
             if self.stopping and not self.workers.processes and \
-                    (self.ticker is None or not self.ticker.scheduler.running):
+                    (self.ticker is None or not self.ticker.scheduler.running) and \
+                    not self.ops.helpers_running():
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
                 return

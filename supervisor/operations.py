@@ -151,6 +151,10 @@ class Operations:
                 self.status_text = text
                 self.notifier.status(text)
 
+    def helpers_running(self) -> bool:
+        """The master waits for the cluster coordinator to resign before it exits."""
+        return self.cluster is not None and self.cluster.coordinator.running
+
     def reloading(self) -> None:
         """A reset begins: RELOADING=1 now, READY=1 once every slot has a new ready worker."""
         self.reload_at = time.monotonic()

@@ -48,6 +48,7 @@ class Permits:
         self.socket.connect(endpoint)
         self.asked: dict[str, int] = {}
         self.grants: dict[tuple[str, int], dict[str, Any]] = {}
+        self.waiting: dict[str, Tick] = {}
 
     def next_ask(self, timelines: list[Timeline]) -> float:
         """When the next ask is due, on the scheduler's clock."""
@@ -93,9 +94,29 @@ class Permits:
         for key in sorted(k for k in self.grants if k[0] == tick.schedule and k[1] < tick.tick):
             del self.grants[key]  # granted, then passed over while this process was stopped
             self._send(b"unfired", {"schedule": key[0], "slot": key[1]})
+        self.waiting.pop(tick.schedule, None)
         grant = self.grants.pop((tick.schedule, tick.tick), None)
         if grant is None:
+            self.waiting[tick.schedule] = tick  # the answer may still come, a little late
             return None
+        return self._granted(tick, grant)
+
+    def late(self) -> list[Tick]:
+        """Slots whose grant came after their due time but within half an interval: the
+        engine was slow, the slot is ours, so it fires late rather than not at all."""
+        ready = []
+        now = time.monotonic()
+        for schedule, tick in list(self.waiting.items()):
+            grace = ((tick.next_at or tick.scheduled_at) - tick.scheduled_at) / 2
+            if now > tick.scheduled_at - self.offset + grace:
+                del self.waiting[schedule]
+            elif (grant := self.grants.pop((schedule, tick.tick), None)) is not None:
+                del self.waiting[schedule]
+                if (admitted := self._granted(tick, grant)) is not None:
+                    ready.append(admitted)
+        return ready
+
+    def _granted(self, tick: Tick, grant: dict[str, Any]) -> Tick | None:
         if time.monotonic() > grant["until"]:
             self._send(b"unfired", {"schedule": tick.schedule, "slot": tick.tick})
             return None

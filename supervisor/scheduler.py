@@ -103,6 +103,9 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
         if gate is not None:
             gate.ask_due(timelines, now)
             gate.drain()
+            for tick in gate.late():
+                if _send(sock, tick):
+                    gate.sent(tick)
         for timeline in timelines:
             tick = timeline.poll(now)
             if tick is None:

@@ -177,6 +177,7 @@ class Coordinator:
 
     def _claim(self, peer: bytes, spec: SingletonSpec, slot: int, due: float) -> Answer:
         self.pending.pop(spec.name, None)
+        started = self.clock()
         try:
             self._confirm(spec.name)
             result = self.engine.claim(spec.name, slot, self.node, self.epoch,
@@ -185,6 +186,10 @@ class Coordinator:
         except EngineError as exc:
             self._lost(exc)
             return self._deny(peer, spec.name, slot, "error")
+        took = self.clock() - started
+        if took > self.config.claim_ahead / 2:
+            log.warning("the claim of slot %d of %r took %.0f ms (claim_ahead %g ms)", slot,
+                        spec.name, took * 1000, self.config.claim_ahead * 1000)
         self._back()
         if result.result == "fenced":
             log.warning("claim of slot %d of %r refused: epoch %d no longer holds the lease",
