@@ -54,8 +54,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     from supervisor.client import Client
 
     endpoint = args.endpoint or _load(args).listen
+    endpoints = [e.strip() for e in endpoint.split(",") if e.strip()]
     body = sys.stdin.buffer.read() if args.body == "-" else (args.body or "").encode()
-    with Client(endpoint) as client:
+    with Client(endpoints if len(endpoints) > 1 else endpoint) as client:
         try:
             reply = client.exec(args.name, body, timeout=args.timeout)
         except SupervisorError as exc:
@@ -216,7 +217,8 @@ def parser() -> argparse.ArgumentParser:
     ex = command("exec", cmd_exec, "send one payload to a handler and print the response")
     ex.add_argument("name", help="handler name")
     ex.add_argument("body", nargs="?", help="request body ('-' reads standard input)")
-    ex.add_argument("--endpoint", help="listen endpoint (default: from the config)")
+    ex.add_argument("--endpoint", help="listen endpoint, or several separated by commas to "
+                    "fail over between masters (default: from the config)")
     ex.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     for name, handler, text in (
             ("start", cmd_start, "start a daemonised master; return once its pool is ready"),

@@ -33,6 +33,12 @@ class WorkerLost(SupervisorError):
     code = "WorkerLost"
 
 
+class ConnectionLost(WorkerLost):
+    """The connection dropped after the request was sent: it may have run, or not."""
+
+    code = "ConnectionLost"
+
+
 class NotRunning(SupervisorError):
     """The master is stopping, or not there at all."""
 
