@@ -8,6 +8,7 @@ the answer waiting. Its status goes to the master's control socket once a second
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -159,15 +160,11 @@ def _handle(coordinator: Coordinator, frames: list[bytes]) -> list:
 
 def _send(sock: zmq.Socket, answers: list) -> None:
     for peer, kind, body in answers:
-        try:
+        with contextlib.suppress(zmq.ZMQError):  # the scheduler went away; it asks again
             sock.send_multipart([peer, kind, json.dumps(body).encode()], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the scheduler went away; it asks again when it is back
 
 
 def _report(sock: zmq.Socket, status: dict[str, Any]) -> None:
     request = {"command": "cluster", "args": status}
-    try:
+    with contextlib.suppress(zmq.Again):
         sock.send_multipart([b"", json.dumps(request).encode()], zmq.NOBLOCK)
-    except zmq.Again:
-        pass

@@ -115,7 +115,7 @@ def parse_anchor(value: Any, where: str) -> float:
 
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    if isinstance(value, datetime) or isinstance(value, str):
+    if isinstance(value, (datetime, str)):
         try:
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
         except ValueError:
