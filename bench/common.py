@@ -161,7 +161,7 @@ class Server:
         return found
 
     def control(self, command: str, **args: Any) -> Any:
-        from supervisor.control import ControlClient
+        from supervisor.ops.control import ControlClient
 
         with ControlClient(f"ipc://{self.run_dir}/control.sock") as client:
             return client.call(command, **args)

@@ -34,9 +34,9 @@ class Client:
     def __new__(cls, endpoint: str | list[str], **options: Any) -> Any:
         """`Client([e1, e2, ...])` is a client with failover across several masters."""
         if isinstance(endpoint, list | tuple):
-            from supervisor.cluster.failover import FailoverClient
+            from supervisor.failover import FailoverClient
 
-            return FailoverClient(list(endpoint), **options)
+            return FailoverClient(cls, list(endpoint), **options)
         return super().__new__(cls)
 
     def __init__(self, endpoint: str, *, context: zmq.Context | None = None,

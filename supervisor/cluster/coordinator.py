@@ -24,9 +24,9 @@ from typing import Any
 
 from supervisor.cluster.engine import Engine, EngineError
 from supervisor.cluster.lease import valid_until
-from supervisor.cluster.settings import ClusterConfig
 from supervisor.cluster.slots import tick_number
-from supervisor.schedule import Every
+from supervisor.config.cluster import ClusterConfig
+from supervisor.triggers.timeline import Every
 
 log = logging.getLogger("supervisor.cluster")
 

@@ -2,8 +2,8 @@
 
 Two things need consensus and are left to the engine: the lease (who leads, under
 which fencing epoch, an integer that only grows) and the per-slot claim. Everything
-else (timing, retries, accounting) is ours. Engines are imported only here, only
-when a `cluster:` section names one.
+else (timing, retries, accounting) is ours. `backends.open_engine` imports an engine
+only when a `cluster:` section names it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supervisor.cluster.lease import Grant
-from supervisor.cluster.settings import ClusterConfig
 from supervisor.cluster.slots import ScheduleRecord
 
 CLAIM_RESULTS = ("won", "taken", "fenced")
@@ -57,17 +56,3 @@ class Engine(Protocol):
     def schedules(self) -> dict[str, ScheduleRecord]: ...
 
     def close(self) -> None: ...
-
-
-def open_engine(config: ClusterConfig) -> Engine:
-    """The engine the config names; ImportError (with the extra to install) if it is missing."""
-    if config.kind == "redis":
-        try:
-            from supervisor.cluster.redis_engine import RedisEngine
-        except ImportError as exc:
-            raise ImportError(f"cluster.backend redis needs the redis extra: pip install "
-                              f"'zmq-supervisor[redis]' ({exc})") from None
-        return RedisEngine(config)
-    from supervisor.cluster.etcd_engine import EtcdEngine
-
-    return EtcdEngine(config)

@@ -22,8 +22,8 @@ from typing import Any
 
 from supervisor.cluster.engine import ClaimResult, EngineError
 from supervisor.cluster.lease import Grant, SilenceWatch
-from supervisor.cluster.settings import ClusterConfig
 from supervisor.cluster.slots import ScheduleRecord, first_claim
+from supervisor.config.cluster import ClusterConfig
 
 _RELEASED = ""
 _MEMBER_TTL_MIN = 2  # etcd's smallest lease with its default election timeout

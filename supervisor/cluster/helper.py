@@ -20,12 +20,12 @@ from typing import Any
 
 import zmq
 
-from supervisor.capture import Capture
+from supervisor.cluster.backends import open_engine
 from supervisor.cluster.coordinator import Coordinator, SingletonSpec
-from supervisor.cluster.engine import open_engine
-from supervisor.cluster.settings import ClusterConfig
-from supervisor.process import die_with_parent, set_title
+from supervisor.config.cluster import ClusterConfig
 from supervisor.wire import WireError, load_json
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
 
 PROCESS_TITLE = "supervisor: cluster"
 REPORT_EVERY = 1.0

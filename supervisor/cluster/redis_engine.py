@@ -16,8 +16,8 @@ from redis.retry import Retry
 
 from supervisor.cluster.engine import ClaimResult, EngineError
 from supervisor.cluster.lease import Grant
-from supervisor.cluster.settings import ClusterConfig
 from supervisor.cluster.slots import MISSED_REASONS, ScheduleRecord
+from supervisor.config.cluster import ClusterConfig
 
 # KEYS lease, epoch counter; ARGV node, lease ms, our epoch or 0.
 _ACQUIRE = """

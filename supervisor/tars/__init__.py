@@ -1,5 +1,5 @@
-"""Talking to a Tars node: the wire codec, the server conf, a node client and a stand-in node.
+"""Tars: the wire codec, the server conf and its overlay on the config (`settings`), a node
+client and a stand-in node, and the keepalive reporter with the master-side liveness helper.
 
-The master reports liveness to the node through `supervisor.keepalive`; these modules are the
-pieces it is built from, each usable and testable on its own.
+May import `errors`, `wire`, `config`, `pool`, `worker`, `lifecycle`.
 """

@@ -23,10 +23,18 @@ import dataclasses
 import os
 from pathlib import Path
 
+from supervisor import config as config_loader
 from supervisor.config import Config
+from supervisor.config.values import check_peers
 from supervisor.errors import ConfigError
 from supervisor.tars import conf as tars_conf
 from supervisor.tars.conf import Adapter, Block, TarsServerConf
+
+
+def load(path: str | os.PathLike | None, tars_config: str | None = None,
+         environ: dict[str, str] | None = None) -> Config:
+    """The YAML config with the Tars conf it names (or `tars_config`, which wins) applied."""
+    return resolve(config_loader.load(path, environ), tars_config)
 
 
 def resolve(config: Config, tars_config: str | None = None) -> Config:
@@ -36,6 +44,10 @@ def resolve(config: Config, tars_config: str | None = None) -> Config:
         if config.keepalive_enabled:
             raise ConfigError(f"{config.path}: keepalive.enabled: needs tars.config (the node "
                               "to report to and the adapters come from the Tars conf)")
+        if config.cluster is not None and not config.cluster.name:
+            raise ConfigError(f"{config.path}: cluster.name: expected a name (the key prefix "
+                              "shared by every node of the cluster); only under Tars does it "
+                              "default to App.Server")
         return config
     return apply(config, tars_conf.load(path))
 
@@ -51,6 +63,8 @@ def apply(config: Config, conf: TarsServerConf) -> Config:
     changes: dict = {"tars_config": conf.path, "tars": conf}
     if config.keepalive_enabled is None:
         changes["keepalive_enabled"] = True
+    if config.cluster is not None and not config.cluster.name:
+        changes["cluster"] = config.cluster.named(f"{conf.app}.{conf.server}")
     if conf.logpath:
         name = f"{conf.app}.{conf.server}.log"
         log_file = os.path.join(os.path.abspath(conf.logpath), conf.app, conf.server, name)
@@ -90,8 +104,6 @@ def _listen(adapter: Adapter, block: Block, path: str) -> str:
 
 
 def _allow(adapter: Adapter, block: Block, path: str) -> list[str]:
-    from supervisor.access import check_peers
-
     try:
         return check_peers(adapter.allow)
     except ValueError as exc:

@@ -8,8 +8,8 @@ import pytest
 from supervisor.cluster.coordinator import Coordinator, SingletonSpec
 from supervisor.cluster.engine import ClaimResult, EngineError
 from supervisor.cluster.lease import Grant
-from supervisor.cluster.settings import parse_cluster
 from supervisor.cluster.slots import first_claim
+from supervisor.config.cluster import parse_cluster
 
 
 class MemoryEngine:

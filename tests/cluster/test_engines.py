@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from supervisor.cluster.engine import EngineError, open_engine
-from supervisor.cluster.settings import parse_cluster
+from supervisor.cluster.backends import open_engine
+from supervisor.cluster.engine import EngineError
+from supervisor.config.cluster import parse_cluster
 from tests.cluster.engines import free_port
 
 LEASE = 0.6

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from supervisor import Client
-from supervisor.cluster.failover import FailoverClient
 from supervisor.errors import ExecTimeout, WorkerLost
+from supervisor.failover import FailoverClient
 
 pytestmark = pytest.mark.timeout(90)
 REQUESTS = 1000

@@ -12,16 +12,19 @@ from tests.support import ROOT, base_config
 
 PROBE = """
 import json, sys
-from supervisor import config
-from supervisor.logs import Logs
-from supervisor.master import Master
-cfg = config.load(sys.argv[1])
+from supervisor.master import rundir
+from supervisor.master.logs import Logs
+from supervisor.master.loop import Master
+from supervisor.tars import settings
+cfg = settings.load(sys.argv[1])
+rundir.prepare(cfg)
 master = Master(cfg, Logs(cfg.log))
-import supervisor.scheduler, supervisor.ticker
+master._add_services()
+import supervisor.scheduling.scheduler
 print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'etcd3gw')
                         or m.startswith('supervisor.cluster'))))
+master.context.destroy(linger=0)
 """
-
 
 def _loaded(tmp_path, **overrides) -> list[str]:
     path = tmp_path / "supervisor.yaml"

@@ -8,8 +8,8 @@ import time
 import pytest
 import zmq
 
-from supervisor.permits import Permits, singleton_start
-from supervisor.schedule import Timeline
+from supervisor.scheduling.permits import Permits, singleton_start
+from supervisor.triggers.timeline import Timeline
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supervisor import config as config_module
 from supervisor.cluster import fleet
-from supervisor.cluster.failover import Backoff, choose
 from supervisor.cluster.lease import SilenceWatch, valid_until
-from supervisor.cluster.settings import parse_anchor, parse_cluster
 from supervisor.cluster.slots import ScheduleRecord, first_claim, gap_reason
+from supervisor.config.cluster import anchor, parse_cluster
 from supervisor.errors import ConfigError
+from supervisor.failover import Backoff, choose
+from supervisor.tars import settings
 from tests.support import base_config
 
 # --- the config section ---
@@ -47,16 +47,16 @@ def test_a_bad_cluster_section_names_its_key(raw, message):
 
 
 def test_an_anchor_is_unix_seconds_or_a_time_with_an_offset():
-    assert parse_anchor(60, "a") == 60.0
-    assert parse_anchor("1970-01-01T00:01:00+00:00", "a") == 60.0
-    with pytest.raises(ConfigError, match="with an offset"):
-        parse_anchor("1970-01-01T00:01:00", "a")
+    assert anchor(60) == 60.0
+    assert anchor("1970-01-01T00:01:00+00:00") == 60.0
+    with pytest.raises(ValueError, match="with an offset"):
+        anchor("1970-01-01T00:01:00")
 
 
 def _load(tmp_path, **overrides):
     path = tmp_path / "supervisor.yaml"
     path.write_text(yaml.safe_dump(base_config(tmp_path / "run", **overrides)))
-    return config_module.load(path, environ={})
+    return settings.load(path, environ={})
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -1,4 +1,4 @@
-"""Run only by tests/test_scripts.py through .ci/run: passes or fails on demand."""
+"""Run only by tests/integration/test_scripts.py through .ci/run: passes or fails on demand."""
 
 import os
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from supervisor.keepalive import KeepAlive
 from supervisor.tars import codec
 from supervisor.tars.conf import Endpoint
+from supervisor.tars.keepalive import KeepAlive
 from supervisor.tars.node import NodeClient, NodeError
 
 PEER_DIR = Path(__file__).parent / "peer"

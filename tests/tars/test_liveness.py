@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from supervisor import Client
-from supervisor.control import ControlClient
+from supervisor.ops.control import ControlClient
 from supervisor.tars.standin import Call, StandInNode
 from tests.ops_support import cli
 from tests.support import MasterProcess, alive, wait_until

@@ -22,8 +22,8 @@ import yaml
 import zmq
 
 from supervisor import Client
-from supervisor.control import ControlClient
 from supervisor.errors import NotRunning, SupervisorError
+from supervisor.ops.control import ControlClient
 from supervisor.tars.conf import parse_endpoint
 from supervisor.tars.node import NodeClient
 from supervisor.tars.standin import StandInNode

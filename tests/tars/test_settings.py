@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from supervisor import config as config_module
-from supervisor.access import PeerFilter
 from supervisor.errors import ConfigError
+from supervisor.ops.access import PeerFilter
+from supervisor.tars import settings
 from supervisor.tars.conf import load, parse_endpoint
 from supervisor.tars.standin import DEFAULT_LISTEN
 from tests.ops_support import cli
@@ -29,7 +29,7 @@ def _yaml(directory: Path, **overrides) -> Path:
 def test_conf_values_override_the_yaml(tmp_path: Path) -> None:
     conf = write_conf(tmp_path, node_port=19386, obj_port=9100, threads=3, allow="10.0.0.7",
                       datapath=tmp_path / "data", logpath=tmp_path / "log")
-    config = config_module.load(_yaml(tmp_path, tars={"config": str(conf)}))
+    config = settings.load(_yaml(tmp_path, tars={"config": str(conf)}))
     assert config.tars is not None and config.tars_config == str(conf)
     assert (config.tars.app, config.tars.server) == (APP, SERVER)
     assert [a.name for a in config.tars.adapters] == [OBJ, HTTP]
@@ -45,9 +45,9 @@ def test_conf_values_override_the_yaml(tmp_path: Path) -> None:
 
 def test_what_the_conf_does_not_say_stays_as_the_yaml_says(tmp_path: Path) -> None:
     conf = write_conf(tmp_path, node_port=19386, obj_port=9100, threads=None)
-    config = config_module.load(_yaml(tmp_path, pool={"num_workers": 4},
+    config = settings.load(_yaml(tmp_path, pool={"num_workers": 4},
                                       keepalive={"enabled": False, "interval": "5s"}),
-                                tars_config=str(conf))
+                                str(conf))
     assert config.pool.num_workers == 4
     assert config.run_dir == tmp_path / "run" and config.log.file is None
     assert config.keepalive_enabled is False and config.keepalive_interval == 5.0
@@ -56,8 +56,8 @@ def test_what_the_conf_does_not_say_stays_as_the_yaml_says(tmp_path: Path) -> No
 
 def test_keepalive_needs_a_tars_conf(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"keepalive\.enabled: needs tars\.config"):
-        config_module.load(_yaml(tmp_path, keepalive={"enabled": True}))
-    assert config_module.load(_yaml(tmp_path)).keepalive_enabled is None
+        settings.load(_yaml(tmp_path, keepalive={"enabled": True}))
+    assert settings.load(_yaml(tmp_path)).keepalive_enabled is None
 
 
 @pytest.mark.parametrize(("change", "line", "message"), [
@@ -73,7 +73,7 @@ def test_unusable_values_name_their_line(tmp_path: Path, change, line, message) 
     conf = tmp_path / "bad.conf"
     conf.write_text(text)
     with pytest.raises(ConfigError) as caught:
-        config_module.load(_yaml(tmp_path, tars={"config": str(conf)}))
+        settings.load(_yaml(tmp_path, tars={"config": str(conf)}))
     assert str(caught.value).startswith(f"{conf}:{line}: ")
     assert message in str(caught.value)
 

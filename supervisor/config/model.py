@@ -1,0 +1,134 @@
+"""The config as frozen dataclasses: the one place where every default is written.
+
+Each section field carries its default and the check its YAML value goes through
+(`setting`), or names the section nested under it (`subsection`); the loader reads
+both from here, so a default can never differ between the file and the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from supervisor.config import cluster
+from supervisor.config import values as v
+
+DEFAULT_PATH = "conf/supervisor.yaml"
+START_METHODS = ("forkserver", "spawn", "fork")
+
+
+def setting(default: Any = MISSING, convert: v.Convert = v.string) -> Any:
+    """A field read from YAML: `convert` checks a given value; `default` fills a missing one."""
+    return field(default=default, metadata={"convert": convert})
+
+
+def subsection(section: type) -> Any:
+    """A field holding the nested section `section` (its defaults when the key is missing)."""
+    return field(default_factory=section, metadata={"section": section})
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = setting("info", v.choice("debug", "info", "warning", "error"))
+    format: str = setting("text", v.choice("text", "json"))
+    file: str | None = setting(None, v.optional(v.string))
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    run_dir: str = setting("./run", v.string)
+    listen: str | None = setting(None, v.optional(v.endpoint))
+    log: LogConfig = subsection(LogConfig)
+    allow: list[str] | None = setting(None, v.optional(v.peers))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """RoadRunner's `pool.supervisor` limits; zero means off."""
+
+    watch_tick: float = setting(1.0, v.duration(positive=True))
+    ttl: float = setting(0.0, v.duration())
+    idle_ttl: float = setting(0.0, v.duration())
+    max_worker_memory: float = setting(0.0, v.parse_size_mb)
+    exec_ttl: float = setting(0.0, v.duration())
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    num_workers: int = setting(2, v.integer())
+    max_jobs: int = setting(0, v.integer())
+    max_queue_size: int = setting(0, v.integer())
+    allocate_timeout: float = setting(60.0, v.duration(positive=True))
+    destroy_timeout: float = setting(60.0, v.duration(positive=True))
+    start_method: str = setting("forkserver", v.choice(*START_METHODS))
+    supervisor: Policy = subsection(Policy)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str = setting()
+    handler: str = setting()
+    every: float | None = setting(None, v.optional(v.duration(positive=True)))
+    cron: str | None = setting(None, v.optional(v.string))
+    overlap: str = setting("skip", v.choice("skip", "allow"))
+    singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
+    anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
+
+
+@dataclass(frozen=True)
+class TickerConfig:
+    """The RoadRunner-style `ticker:` shorthand for one `every` schedule named `ticker`."""
+
+    interval: float = setting(1.0, v.duration(positive=True))
+    handler: str = setting("tick", v.string)
+    singleton: bool = setting(False, v.boolean)
+
+
+@dataclass(frozen=True)
+class KeepaliveConfig:
+    enabled: bool | None = setting(None, v.optional(v.boolean))
+    interval: float = setting(30.0, v.duration(positive=True))
+
+
+@dataclass(frozen=True)
+class TarsSection:
+    config: str | None = setting(None, v.optional(v.string))
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    address: str | None = setting(None, v.optional(v.host_port))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it."""
+
+    path: str
+    run_dir: Path
+    listen: str
+    log: LogConfig
+    pool: PoolConfig
+    handlers: dict[str, str]
+    interceptors: dict[str, list[str]]
+    schedules: list[ScheduleConfig]
+    keepalive_enabled: bool | None
+    keepalive_interval: float
+    tars_config: str | None
+    metrics_address: str | None
+    allow: list[str]
+    tars: Any = None
+    cluster: cluster.ClusterConfig | None = None
+
+    @property
+    def worker_endpoint(self) -> str:
+        return f"ipc://{self.run_dir}/workers.sock"
+
+    @property
+    def log_endpoint(self) -> str:
+        return f"ipc://{self.run_dir}/logs.sock"
+
+    @property
+    def control_endpoint(self) -> str:
+        return f"ipc://{self.run_dir}/control.sock"

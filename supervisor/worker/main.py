@@ -1,0 +1,100 @@
+"""The worker process: load the handlers once, then answer the master one request at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from supervisor import wire
+from supervisor.payload import Payload, encode_result
+from supervisor.worker.capture import Capture
+from supervisor.worker.child import die_with_parent, set_title
+from supervisor.worker.handlers import HandlerLoadError, build
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs, as plain data so any start method can carry it."""
+
+    id: int
+    ident: bytes
+    endpoint: str
+    log_endpoint: str
+    handlers: dict[str, str]
+    interceptors: dict[str, list[str]]
+    log_level: str
+    cwd: str
+
+
+class _Runtime:
+    """A SIGTERM while idle ends the worker at once; while busy, after the reply."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.stop_requested = False
+
+    def on_term(self, signum: int, frame: Any) -> None:
+        if not self.busy:
+            raise SystemExit(0)
+        self.stop_requested = True
+
+
+def _serve(sock: zmq.Socket, table: dict[str, Any], spec: WorkerSpec, runtime: _Runtime) -> None:
+    while not runtime.stop_requested:
+        frames = sock.recv_multipart()
+        if frames[0] == wire.STOP:
+            return
+        runtime.busy = True
+        try:
+            name, body, context = frames
+            payload = Payload(body, json.loads(context) if context else {})
+            reply = [wire.OK, encode_result(table[name.decode()](payload))]
+        except Exception as exc:
+            reply = [wire.ERR, wire.error_body(
+                "HandlerError", str(exc), type=type(exc).__name__, worker=spec.id,
+                traceback=traceback.format_exc())]
+        runtime.busy = False
+        sock.send_multipart(reply)
+
+
+def main(spec: WorkerSpec) -> None:
+    """Entry point of a worker process (the target given to multiprocessing)."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    runtime = _Runtime()
+    signal.signal(signal.SIGTERM, runtime.on_term)
+    set_title(f"supervisor: worker {spec.id}")
+    os.environ["SUPERVISOR_WORKER_ID"] = str(spec.id)
+    os.environ["SUPERVISOR_MODE"] = "worker"
+    os.chdir(spec.cwd)
+    if spec.cwd not in sys.path:
+        sys.path.insert(0, spec.cwd)
+    context = zmq.Context()
+    capture = Capture(context, spec.log_endpoint, f"worker {spec.id}", spec.log_level)
+    sock = context.socket(zmq.DEALER)
+    sock.identity = spec.ident
+    sock.linger = 2000
+    sock.connect(spec.endpoint)
+    code = 0
+    try:
+        table = build(spec.handlers, spec.interceptors)
+    except HandlerLoadError as exc:
+        sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc)}).encode()])
+        code = 3
+    else:
+        sock.send_multipart([wire.READY, json.dumps({"pid": os.getpid()}).encode()])
+        with contextlib.suppress(SystemExit):
+            _serve(sock, table, spec, runtime)
+    capture.close()
+    sock.close()
+    context.term()
+    sys.exit(code)
