@@ -8,6 +8,8 @@ missed = slots elapsed, no slot twice) is checked after every scenario.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
 
@@ -22,12 +24,23 @@ pytestmark = pytest.mark.timeout(90)
 DISPATCH = 0.05
 
 
+FIGURES: dict[str, dict[str, float]] = {}
+
+
+def measured(cluster: Cluster, what: str, seconds: float) -> None:
+    """Keep a measured time; written out when ZS_CLUSTER_FIGURES names a file (docs/scaling.md)."""
+    FIGURES.setdefault(cluster.server.kind, {})[what] = round(seconds, 3)
+
+
 @pytest.fixture(scope="module", params=["redis", "etcd"])
 def cluster(request, engine_servers):
     server = engine_servers(request.param)
     group = Cluster(server, f"acc-{request.param}-{time.monotonic_ns() % 10**6}")
     yield group
     group.stop()
+    if os.environ.get("ZS_CLUSTER_FIGURES"):
+        with open(os.environ["ZS_CLUSTER_FIGURES"], "a") as out:
+            out.write(json.dumps({server.kind: FIGURES.get(server.kind, {})}) + "\n")
 
 
 def schedule(fleet: dict) -> dict:
@@ -72,11 +85,13 @@ def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     killed_at = time.time()
     leader.group_signal(signal.SIGKILL)
     following = next_fire_after(cluster, killed_at, exclude=leader.name)
+    measured(cluster, "sigkill_next_fire", following["at"] - killed_at)
     assert following["at"] - killed_at <= LEASE + LEASE / 3 + INTERVAL + 0.3
     entries = cluster.entries()
     before_kill = [x for x in entries if x["node"] == leader.name][-1]
     assert before_kill["slot"] >= last["slot"]
     gap = following["slot"] - before_kill["slot"] - 1
+    measured(cluster, "sigkill_gap_slots", gap)
     assert schedule(cluster.fleet())["missed_total"] - before == gap
     assert following["tick"] - before_kill["tick"] == gap + 1  # numbering continues
     check_invariant(cluster)
@@ -88,6 +103,7 @@ def test_sigterm_of_the_leader_resigns_and_hands_over(cluster):
     stopped_at = time.time()
     leader.master.signal(signal.SIGTERM)
     following = next_fire_after(cluster, stopped_at, exclude=leader.name)
+    measured(cluster, "sigterm_next_fire", following["at"] - stopped_at)
     assert following["at"] - stopped_at <= LEASE / 3 + INTERVAL + 0.3
     leader.master.wait_exit(20)
     assert leader.master.count(r"resigned the lease") == 1
@@ -101,6 +117,7 @@ def test_a_paused_leader_is_replaced_and_fires_nothing_when_resumed(cluster):
     leader.group_signal(signal.SIGSTOP)
     try:
         following = next_fire_after(cluster, paused_at, exclude=leader.name)
+        measured(cluster, "sigstop_next_fire", following["at"] - paused_at)
         assert following["at"] - paused_at <= LEASE + LEASE / 3 + INTERVAL + DISPATCH
         cluster.wait_entries(lambda e: e[-1]["at"] > paused_at + 3 * LEASE, timeout=10)
     finally:
@@ -126,9 +143,11 @@ def test_a_leader_cut_off_from_the_engine_stops_and_another_takes_over(cluster):
     cut_at = time.time()
     leader.proxy.blackhole()
     try:
-        next_fire_after(cluster, cut_at, exclude=leader.name)
+        measured(cluster, "blackhole_next_fire",
+                 next_fire_after(cluster, cut_at, exclude=leader.name)["at"] - cut_at)
         cluster.wait_entries(lambda e: e[-1]["at"] > cut_at + 2 * LEASE, timeout=10)
         own = [x for x in cluster.entries() if x["node"] == leader.name]
+        measured(cluster, "blackhole_last_own_fire", own[-1]["at"] - cut_at)
         assert own[-1]["at"] <= cut_at + LEASE + DISPATCH  # its last renewal was before the cut
         assert doubles(cluster.entries()) == []
     finally:
@@ -146,6 +165,7 @@ def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
         cluster.server.resume()
     resumed_at = time.time()
     following = next_fire_after(cluster, resumed_at, exclude=None)
+    measured(cluster, "engine_resume_next_fire", following["at"] - resumed_at)
     assert following["at"] - resumed_at <= LEASE / 3 + INTERVAL + DISPATCH
     entries = cluster.entries()
     previous = max(x["slot"] for x in entries if x["slot"] < following["slot"])
