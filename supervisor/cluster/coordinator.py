@@ -35,6 +35,8 @@ RESULTS = ("won", "taken", "fenced", "follower", "expired", "no_lease", "error",
            "unfired", "too_late")
 # An ask whose slot is due sooner than this is not worth a claim: the answer would be late.
 _TOO_LATE = 0.002
+# The least pause between two attempts on an engine that failed.
+_RETRY_GAP = 0.02
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,10 @@ class Coordinator:
             grant = self.engine.acquire(self.node, self.epoch, now)
         except EngineError as exc:
             self._lost(exc)
-            # Soon again: an engine back from a pause should find a leader at once.
-            self.next_acquire = self.clock() + min(every, max(0.05, self.config.timeout / 2))
+            # Again at once after a timeout (an attempt is then nearly always in flight when
+            # the engine comes back), a timeout later after an instant refusal.
+            self.next_acquire = max(now + min(every, self.config.timeout),
+                                    self.clock() + _RETRY_GAP)
             return []
         self._back()
         if grant.mine:
