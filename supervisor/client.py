@@ -22,8 +22,9 @@ class Client:
     """A connection to a master's listen endpoint. One per thread: it is not thread-safe.
 
     Every call ends in a result or a typed error from `supervisor.errors`: the
-    master's answer, `ExecTimeout` when `timeout` passes, or `NotRunning` when no
-    master is there or the connection drops while waiting.
+    master's answer, `ExecTimeout` when `timeout` passes, `NotRunning` when no master
+    is there (the request was not sent), or `ConnectionLost` when the connection drops
+    after sending (the request may have run).
 
     A call first waits (up to `connect_timeout`) for a connection whose handshake
     succeeded, as ZMQ_IMMEDIATE would; that option itself is off because it drops
