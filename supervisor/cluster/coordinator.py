@@ -33,8 +33,6 @@ log = logging.getLogger("supervisor.cluster")
 # Claim results counted per node: engine answers, and refusals decided here.
 RESULTS = ("won", "taken", "fenced", "follower", "expired", "no_lease", "error", "degraded",
            "unfired", "too_late")
-# An ask whose slot is due sooner than this is not worth a claim: the answer would be late.
-_TOO_LATE = 0.002
 # The least pause between two attempts on an engine that failed.
 _RETRY_GAP = 0.02
 
@@ -162,7 +160,7 @@ class Coordinator:
         if spec is None:
             return None
         now = self.clock()
-        if due - now < _TOO_LATE:
+        if now > due + spec.interval / 2:  # the scheduler no longer waits for this answer
             return self._deny(peer, schedule, slot, "too_late")
         if self.leading(now) and due < self.until:
             return self._claim(peer, spec, slot, due)
@@ -219,8 +217,9 @@ class Coordinator:
         answers = []
         for schedule, (peer, slot, due) in list(self.pending.items()):
             del self.pending[schedule]
-            if due - self.clock() >= _TOO_LATE and due < self.until:
-                answers.append(self._claim(peer, self.schedules[schedule], slot, due))
+            spec = self.schedules[schedule]
+            if self.clock() <= due + spec.interval / 2 and due < self.until:
+                answers.append(self._claim(peer, spec, slot, due))
         return answers
 
     def _deny(self, peer: bytes, schedule: str, slot: int, reason: str) -> Answer:

@@ -100,7 +100,8 @@ def test_the_leader_gets_grants_and_a_follower_is_refused(world):
     assert b.ask(b"p", "s", 40, clock.now + 0.1)[1:] == \
         (b"deny", {"schedule": "s", "slot": 40, "reason": "follower"})
     assert a.ask(b"p", "s", 41, clock.now + 0.1)[2]["tick"] == 1
-    assert a.ask(b"p", "s", 99, clock.now + 0.001)[2]["reason"] == "too_late"
+    assert a.ask(b"p", "s", 42, clock.now - 0.1)[2]["tick"] == 2  # late, still fired late
+    assert a.ask(b"p", "s", 99, clock.now - 0.2)[2]["reason"] == "too_late"
     assert a.ask(b"p", "other", 1, clock.now + 0.1) is None
 
 
@@ -129,11 +130,14 @@ def test_a_lost_engine_pauses_the_schedule_and_the_gap_is_counted_no_lease(world
     assert a.ask(b"p", "s", 4005, clock.now + 0.1)[2]["reason"] == "expired"
     engine.down = False
     clock.now += 0.1
-    a.step(clock.now)
+    regained = a.step(clock.now)  # the slot asked for meanwhile is still ahead: claimed now
+    assert [(kind, body["slot"]) for _, kind, body in regained] == [(b"grant", 4005)]
+    assert engine.records["s"].missed == {"failover": 0, "no_lease": 4, "late": 0}
+    a.fired("s", 4005, 1)
     grant = a.ask(b"p", "s", 4009, clock.now + 0.1)[2]
     assert grant["tick"] == 9
-    assert engine.records["s"].missed == {"failover": 0, "no_lease": 8, "late": 0}
-    assert a.claims["expired"] == 1 and a.claims["won"] == 2
+    assert engine.records["s"].missed == {"failover": 0, "no_lease": 4, "late": 3}
+    assert a.claims["expired"] == 1 and a.claims["won"] == 3
 
 
 def test_in_local_mode_a_node_without_engine_fires_degraded(world):
