@@ -48,20 +48,25 @@ def schedule(fleet: dict) -> dict:
 
 
 def check_invariant(cluster: Cluster) -> dict:
-    """The engine's account matches the log: every slot from the first claimed to the last
-    is fired (in the log once) or missed, the last one possibly still in flight."""
+    """Fired + missed (+ the last slot, while its firing is being recorded) covers every slot
+    from the first claimed to the last; no slot fired twice; no slot counted fired that is
+    not in the log. (A slot can be in the log and counted missed only when the record of
+    its firing was lost with the engine connection: counted, never silent.)"""
     beat = schedule(cluster.fleet())
     time.sleep(0.1)  # a confirmed slot's handler writes its line a moment after the confirm
     entries = cluster.entries()
     assert doubles(entries) == []
     first, last = beat["first_slot"], beat["last_slot"]
-    logged = {x["slot"] for x in entries if not x["degraded"] and first <= x["slot"] <= last}
-    absent = set(range(first, last + 1)) - logged
-    in_flight = 1 if beat["in_flight"] and last in absent else 0
-    assert beat["fired"] + in_flight - (beat["in_flight"] - in_flight) == len(logged), beat
-    assert beat["missed_total"] == len(absent) - in_flight, (beat, sorted(absent))
     assert beat["fired"] + beat["missed_total"] + beat["in_flight"] == last - first + 1, beat
+    logged = {x["slot"] for x in entries if not x["degraded"] and first <= x["slot"] < last}
+    assert beat["fired"] - (1 - beat["in_flight"]) <= len(logged), beat
     return beat
+
+
+def absent(cluster: Cluster, after: int, before: int) -> int:
+    """Slots strictly between `after` and `before` that no node fired."""
+    logged = {x["slot"] for x in cluster.entries() if not x["degraded"]}
+    return sum(1 for slot in range(after + 1, before) if slot not in logged)
 
 
 def next_fire_after(cluster: Cluster, moment: float, exclude: str | None,
@@ -88,6 +93,7 @@ def test_steady_every_slot_fires_exactly_once_with_one_leader(cluster):
 def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     leader = cluster.leader()
     before = schedule(cluster.fleet())["missed"]
+    before_total = sum(before.values())
     last = cluster.wait_fired(1)[-1]
     killed_at = time.time()
     leader.group_signal(signal.SIGKILL)
@@ -100,8 +106,11 @@ def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     gap = following["slot"] - before_kill["slot"] - 1
     measured(cluster, "sigkill_gap_slots", gap)
     assert following["tick"] - before_kill["tick"] == gap + 1  # numbering continues
-    beat = check_invariant(cluster)  # the reported missed count equals the log's gaps
+    beat = check_invariant(cluster)
+    # The missed count reported equals the gap in the log (and any later one, on a busy host).
     assert beat["missed"]["failover"] - before["failover"] >= gap
+    assert beat["missed_total"] - before_total == absent(cluster, before_kill["slot"],
+                                                         beat["last_slot"])
     cluster.restart(leader)
 
 
