@@ -55,3 +55,18 @@ def test_a_thousand_requests_survive_a_killed_and_a_stopped_master(start_master)
                   if endpoint == stopped.endpoint and start >= stopped_at]
     assert all(start - stopped_at < 2.0 for start in to_stopped)
     assert sum(1 for o in outcomes if o[0] == healthy.endpoint and o[3] == "ok") > REQUESTS / 3
+
+
+def test_exec_with_several_endpoints_reaches_a_live_master(start_master, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    live = start_master()
+    dead = f"ipc://{tmp_path}/nobody.sock"
+    for order in ([dead, live.endpoint], [live.endpoint, dead]):
+        out = subprocess.run([sys.executable, "-m", "supervisor", "exec", "--endpoint",
+                              ",".join(order), "echo", "hello"], capture_output=True,
+                             text=True, timeout=30, cwd=ROOT)
+        assert (out.returncode, out.stdout) == (0, "hello\n"), out.stderr
