@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from supervisor import Client
 from supervisor.errors import ExecTimeout, WorkerLost
 from supervisor.failover import FailoverClient
+from tests.support import ROOT
 
 pytestmark = pytest.mark.timeout(90)
 REQUESTS = 1000
@@ -58,11 +61,6 @@ def test_a_thousand_requests_survive_a_killed_and_a_stopped_master(start_master)
 
 
 def test_exec_with_several_endpoints_reaches_a_live_master(start_master, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.support import ROOT
-
     live = start_master()
     dead = f"ipc://{tmp_path}/nobody.sock"
     for order in ([dead, live.endpoint], [live.endpoint, dead]):
