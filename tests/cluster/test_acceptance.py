@@ -92,8 +92,7 @@ def test_steady_every_slot_fires_exactly_once_with_one_leader(cluster):
 
 def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     leader = cluster.leader()
-    before = schedule(cluster.fleet())["missed"]
-    before_total = sum(before.values())
+    before_total = schedule(cluster.fleet())["missed_total"]
     last = cluster.wait_fired(1)[-1]
     killed_at = time.time()
     leader.group_signal(signal.SIGKILL)
@@ -108,7 +107,6 @@ def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     assert following["tick"] - before_kill["tick"] == gap + 1  # numbering continues
     beat = check_invariant(cluster)
     # The missed count reported equals the gap in the log (and any later one, on a busy host).
-    assert beat["missed"]["failover"] - before["failover"] >= gap
     assert beat["missed_total"] - before_total == absent(cluster, before_kill["slot"],
                                                          beat["last_slot"])
     cluster.restart(leader)
