@@ -212,11 +212,26 @@ def _cluster(top: dict[str, Any], schedules: list[ScheduleConfig],
     except ConfigError as exc:
         key, _, message = str(exc).partition(": ")
         raise _Invalid(key, message) from None
+def _resolve(base: Path, value: str) -> str:
+    """`value` as an absolute path: relative ones are taken from `base`."""
+    return os.path.normpath(base / os.path.expanduser(value))
+
+
+def _listen(base: Path, listen: str | None, run_dir: Path) -> str:
+    if listen is None:
+        return f"ipc://{run_dir}/exec.sock"
+    if listen.startswith("ipc://"):
+        return "ipc://" + _resolve(base, listen[len("ipc://"):])
+    return listen
 
 
 def _build(raw: Any, path: str) -> Config:
     top = _top(raw)
     server = section(top.get("server"), "server", ServerConfig)
+    here = Path(os.path.abspath(os.path.dirname(path)))
+    base = Path(_resolve(here, server.chdir)) if server.chdir else here
+    if not base.is_dir():
+        raise _Invalid("server.chdir", f"expected a directory, {base} is not one")
     pool = section(top.get("pool"), "pool", PoolConfig)
     if pool.num_workers == 0:
         pool = dataclasses.replace(pool, num_workers=os.cpu_count() or 1)
@@ -224,23 +239,28 @@ def _build(raw: Any, path: str) -> Config:
     keepalive = section(top.get("keepalive"), "keepalive", KeepaliveConfig)
     tars = section(top.get("tars"), "tars", TarsSection)
     metrics = section(top.get("metrics"), "metrics", MetricsSection)
-    run_dir = Path(os.path.abspath(server.run_dir))
     schedules = _schedules(top, handlers)
+    run_dir = Path(_resolve(base, server.run_dir))
+    log = server.log
+    if log.file:
+        log = dataclasses.replace(log, file=_resolve(base, log.file))
     return Config(
         path=path,
         run_dir=run_dir,
-        listen=server.listen or f"ipc://{run_dir}/exec.sock",
-        log=server.log,
+        listen=_listen(base, server.listen, run_dir),
+        log=log,
         pool=pool,
         handlers=handlers,
         interceptors=_interceptors(top, handlers),
         schedules=schedules,
         keepalive_enabled=keepalive.enabled,
         keepalive_interval=keepalive.interval,
-        tars_config=tars.config,
+        tars_config=tars.config and _resolve(base, tars.config),
         metrics_address=metrics.address,
         allow=server.allow or [],
         cluster=_cluster(top, schedules, run_dir),
+        base_dir=base,
+        import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
     )
 
 

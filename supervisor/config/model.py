@@ -37,6 +37,7 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    chdir: str | None = setting(None, v.optional(v.string))
     run_dir: str = setting("./run", v.string)
     listen: str | None = setting(None, v.optional(v.endpoint))
     log: LogConfig = subsection(LogConfig)
@@ -61,6 +62,7 @@ class PoolConfig:
     max_queue_size: int = setting(0, v.integer())
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
+    start_timeout: float = setting(60.0, v.duration(positive=True))
     start_method: str = setting("forkserver", v.choice(*START_METHODS))
     supervisor: Policy = subsection(Policy)
 
@@ -103,7 +105,12 @@ class MetricsSection:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it."""
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it.
+
+    Relative paths are already resolved against `base_dir` (`server.chdir`, itself relative to
+    the config file's directory, which is the default); handler modules import from
+    `import_path`: `base_dir`, then the directory the command was started in.
+    """
 
     path: str
     run_dir: Path
@@ -120,6 +127,8 @@ class Config:
     allow: list[str]
     tars: Any = None
     cluster: cluster.ClusterConfig | None = None
+    base_dir: Path = Path(".")
+    import_path: tuple[str, ...] = ()
 
     @property
     def worker_endpoint(self) -> str:

@@ -103,7 +103,34 @@ class Ticker:
                 spec = _singleton_spec(spec, schedule)
             self.specs.append(spec)
             self.stats[schedule.name] = TickStats.for_schedule(spec, self._singleton(spec))
+        log.info("scheduler starting: %s", "; ".join(
+            f"{s.name} {f'every {s.every:g}s' if s.every else f'cron {s.cron!r}'} -> {s.handler}"
+            for s in self.schedules.values()))
         self.scheduler.start(time.monotonic())
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reloaded config: unchanged schedules go on counting where they were, new
+        ones start from now, removed ones stop; the scheduler process is replaced."""
+        schedules = {s.name: s for s in config.schedules}
+        self.config = config
+        if schedules == self.schedules:
+            return
+        kept = {name for name, s in schedules.items() if self.schedules.get(name) == s}
+        self.schedules = schedules
+        if not self.specs:
+            return  # not started yet: `start` reads the new schedules
+        anchor = time.time() + _START_LEAD
+        self.specs = [spec for spec in self.specs if spec["name"] in kept]
+        for name, schedule in schedules.items():
+            if name not in kept:
+                spec = {"name": name, "every": schedule.every, "cron": schedule.cron,
+                        "anchor": anchor}
+                if schedule.singleton:
+                    spec = _singleton_spec(spec, schedule)
+                self.specs.append(spec)
+                self.stats[name] = TickStats.for_schedule(spec, self._singleton(spec))
+        log.info("schedules reloaded: %s", ", ".join(sorted(schedules)) or "none")
+        self.scheduler.replace()
 
     def _scheduler_args(self) -> tuple:
         """A restarted scheduler resumes each schedule's numbering where it stopped."""
@@ -137,8 +164,10 @@ class Ticker:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("dropped a malformed tick: %s", exc)
             return
+        schedule = self.schedules.get(tick.schedule)
+        if schedule is None:  # from a scheduler replaced by a reload, for a removed schedule
+            return
         stats.received(tick)
-        schedule = self.schedules[tick.schedule]
         if tick.missed:
             self.record(tick.schedule, "late", tick.missed)
         if schedule.overlap == "skip" and self.running[tick.schedule]:
@@ -177,7 +206,7 @@ class Ticker:
 
     def snapshot(self) -> dict[str, dict]:
         return {name: {**stats.as_dict(), "running": self.running[name]}
-                for name, stats in self.stats.items()}
+                for name, stats in self.stats.items() if name in self.schedules}
 
 
 def _singleton_spec(spec: dict, schedule: ScheduleConfig) -> dict:

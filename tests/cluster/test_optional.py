@@ -12,14 +12,14 @@ from tests.support import ROOT, base_config
 
 PROBE = """
 import json, sys
-from supervisor.master import rundir
+from supervisor.master import rundir, services
 from supervisor.master.logs import Logs
 from supervisor.master.loop import Master
 from supervisor.tars import settings
 cfg = settings.load(sys.argv[1])
 rundir.prepare(cfg)
 master = Master(cfg, Logs(cfg.log))
-master._add_services()
+services.add_all(master)
 import supervisor.scheduling.scheduler
 print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'etcd3gw')
                         or m.startswith('supervisor.cluster'))))
