@@ -59,6 +59,10 @@ class HandlerError(SupervisorError):
         self.worker_id = worker_id
 
 
+class StartupError(Exception):
+    """The master cannot start: an address it must listen on is taken (one line, its key)."""
+
+
 class ConfigError(Exception):
     """A config or Tars conf that cannot be used; the message is one line for the operator."""
 

@@ -118,10 +118,10 @@ def _become_daemon(config: Config, address: str, logfile: str, exit_w: int) -> N
 def run_master(config: Config) -> tuple[int, str]:
     """Run a master in this process until it exits: its exit code, and the one-line reason
     when it could not start (also printed to stderr)."""
+    from supervisor.errors import StartupError
     from supervisor.master.logs import Logs
     from supervisor.master.loop import Master
     from supervisor.master.pidfile import AlreadyRunning
-    from supervisor.ops.operations import StartupError
 
     os.chdir(config.base_dir)
     try:

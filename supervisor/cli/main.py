@@ -6,15 +6,15 @@ import argparse
 import sys
 
 from supervisor import __version__
+from supervisor.cli import overlays
 from supervisor.cli.operations import add_operations, quiet_broken_pipe
 from supervisor.config import Config
 from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
-from supervisor.tars import settings
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return settings.load(args.config, args.tars)
+    return overlays.load(args.config, args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -41,6 +41,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: OK ({counted(len(config.handlers), 'handler')}, "
           f"{counted(config.pool.num_workers, 'worker')}, "
           f"{counted(len(config.schedules), 'schedule')})")
+    if config.centrifugo is not None:
+        section = config.centrifugo
+        print(f"centrifugo: OK (proxy on {section.proxy_listen} for "
+              f"{', '.join(section.handlers) or 'no events'}; API {section.api_address})")
     if config.tars is not None:
         print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
               f"{counted(len(config.tars.adapters), 'adapter')}, node {config.tars.node})")

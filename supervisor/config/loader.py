@@ -34,7 +34,9 @@ from supervisor.triggers.cron import parse_cron
 Section = TypeVar("Section")
 
 
-class _Invalid(Exception):
+class _Invalid(ConfigError):
+    """A value that cannot be used; `key` is its path (e.g. `pool.num_workers`)."""
+
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
@@ -114,7 +116,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 # --- the whole file ---
 
 _TOP = ("server", "pool", "handlers", "interceptors", "ticker", "schedules", "keepalive",
-        "tars", "metrics", "cluster")
+        "tars", "metrics", "cluster", "centrifugo")
 
 
 def _top(raw: Any) -> dict[str, Any]:
@@ -261,6 +263,7 @@ def _build(raw: Any, path: str) -> Config:
         cluster=_cluster(top, schedules, run_dir),
         base_dir=base,
         import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
+        centrifugo=top.get("centrifugo"),
     )
 
 

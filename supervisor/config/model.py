@@ -105,7 +105,8 @@ class MetricsSection:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it.
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it;
+    `centrifugo` the section as read until the CLI checks it (`supervisor.centrifugo.settings`).
 
     Relative paths are already resolved against `base_dir` (`server.chdir`, itself relative to
     the config file's directory, which is the default); handler modules import from
@@ -129,6 +130,7 @@ class Config:
     cluster: cluster.ClusterConfig | None = None
     base_dir: Path = Path(".")
     import_path: tuple[str, ...] = ()
+    centrifugo: Any = None
 
     @property
     def worker_endpoint(self) -> str:

@@ -25,6 +25,7 @@ from supervisor.errors import (
     ExecTimeout,
     NoFreeWorkers,
     NotRunning,
+    StartupError,
     WorkerLost,
 )
 from supervisor.lifecycle.service import Service
@@ -32,11 +33,11 @@ from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text
 from supervisor.master import rundir, services
 from supervisor.master.clients import Clients
-from supervisor.master.events import drain, guarded
+from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
-from supervisor.ops.operations import Operations, StartupError, bind
+from supervisor.ops.operations import Operations, bind
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
@@ -91,9 +92,8 @@ class Master:
         except StartupError:
             self.exit_code = EXIT_FAILURE
             raise
-        except Exception:
-            log.critical("the master loop failed; stopping the workers and exiting",
-                         exc_info=True)
+        except Exception as exc:
+            failed(exc)
             self.exit_code = EXIT_FAILURE
         finally:
             self._reap_all()

@@ -1,8 +1,9 @@
 """The services beside the pool that a config asks for, wired into the master loop.
 
 The scheduler's ticker (when there are schedules), the Tars keepalive (with a Tars conf
-and keepalive on), the cluster coordinator (with a `cluster:` section) and the reloader
-(always). Each may add control commands and status sections
+and keepalive on), the Centrifugo proxy (with a `centrifugo` section; it may refuse the
+start with a `StartupError`), the cluster coordinator (with a `cluster` section) and the
+reloader (always). Each may add control commands and status sections
 through the operations layer; the loop then knows them only as `Service`s.
 """
 
@@ -51,6 +52,8 @@ def add_all(master: Master) -> None:
         master.ops.add_command("keepalive", liveness.command)
         master.ops.add_status("keepalive", liveness.status)
         add(master, liveness)
+    if config.centrifugo is not None:
+        add_centrifugo(master)
     if config.cluster is not None:  # the cluster package is imported only then
         add(master, master.ops.cluster_service(master.poller))
     master.reloader = Reloader(master, lambda: add_ticker(master))
@@ -65,6 +68,16 @@ def add_ticker(master: Master) -> Ticker:
     master.ops.add_status("schedules", ticker.snapshot)
     add(master, ticker)
     return ticker
+
+
+def add_centrifugo(master: Master) -> None:
+    """The Centrifugo proxy helper (gRPC is imported by its process only)."""
+    from supervisor.centrifugo.supervise import COMMAND, ProxyService
+
+    proxy = ProxyService(master.config, master.poller, master.ops.metrics.centrifugo)
+    master.ops.add_command(COMMAND, proxy.command)
+    master.ops.add_status("centrifugo", proxy.status)
+    add(master, proxy)
 
 
 def add(master: Master, service: Service) -> None:

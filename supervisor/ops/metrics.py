@@ -50,6 +50,7 @@ class Metrics:
         self.claims: Counter[str] = Counter()
         self.cluster: dict[str, Any] = {}
         self.recent_restarts: deque[dict[str, Any]] = deque(maxlen=RECENT_RESTARTS)
+        self.proxy_calls: Counter[tuple[str, str]] = Counter()
         self._workers = workers
         self._queue_length = queue_length
         self._exporter: _Exporter | None = None
@@ -115,6 +116,12 @@ class Metrics:
         """The coordinator's latest view: engine up, which schedules this node leads."""
         self.cluster = state
 
+    def centrifugo(self, event: str, status: str, count: int) -> None:
+        """`count` Centrifugo proxy calls of `event` ended with gRPC `status` (OK, INTERNAL...)."""
+        self.proxy_calls[event, status] += count
+        if self._exporter is not None:
+            self._exporter.proxy_calls.labels(event, status).inc(count)
+
     # --- views for status and the scrape ---
 
     def workers(self) -> list[WorkerView]:
@@ -158,6 +165,9 @@ class _Exporter:
                                   ["result"], registry=self.registry)
         self.claims = Counter("supervisor_cluster_claims", "Claims of singleton slots by "
                               "result", ["result"], registry=self.registry)
+        self.proxy_calls = Counter("supervisor_centrifugo_calls", "Centrifugo proxy calls by "
+                                   "event and gRPC status", ["event", "status"],
+                                   registry=self.registry)
         self.registry.register(_PoolCollector(metrics))
 
     def request(self, handler: str, outcome: str, seconds: float | None,

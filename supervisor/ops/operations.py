@@ -19,6 +19,7 @@ import zmq
 
 from supervisor import __version__
 from supervisor.config import Config
+from supervisor.errors import StartupError
 from supervisor.lifecycle.slots import Workers
 from supervisor.ops import access
 from supervisor.ops.control import CommandError, ControlServer, Later
@@ -33,10 +34,6 @@ log = logging.getLogger("supervisor.operations")
 
 STATUS_EVERY = 1.0
 MAX_WORKERS = 1024
-
-
-class StartupError(Exception):
-    """The master could not start (e.g. its listen or metrics address is in use)."""
 
 
 def bind(sock: zmq.Socket, endpoint: str, key: str) -> None:

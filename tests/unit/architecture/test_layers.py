@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"worker"},
     {"lifecycle"},
     {"scheduling"},
-    {"cluster"},
+    {"cluster", "centrifugo"},
     {"tars"},
     {"ops"},
     {"master"},
