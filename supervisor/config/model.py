@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.config import cluster
 from supervisor.config import values as v
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -73,6 +74,8 @@ class ScheduleConfig:
     every: float | None = setting(None, v.optional(v.duration(positive=True)))
     cron: str | None = setting(None, v.optional(v.string))
     overlap: str = setting("skip", v.choice("skip", "allow"))
+    singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
+    anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class TickerConfig:
 
     interval: float = setting(1.0, v.duration(positive=True))
     handler: str = setting("tick", v.string)
+    singleton: bool = setting(False, v.boolean)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    cluster: cluster.ClusterConfig | None = None
     base_dir: Path = Path(".")
     import_path: tuple[str, ...] = ()
     centrifugo: Any = None
