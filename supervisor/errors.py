@@ -35,6 +35,12 @@ class WorkerLost(SupervisorError):
     """The worker died while it was running this request."""
 
 
+class ConnectionLost(WorkerLost):
+    """The connection dropped after the request was sent: it may have run, or not."""
+
+    code = "ConnectionLost"
+
+
 class NotRunning(SupervisorError):
     """The master is stopping, or not there at all."""
 

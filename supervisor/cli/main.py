@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from supervisor import __version__
-from supervisor.cli import overlays
 from supervisor.cli.operations import add_operations, quiet_broken_pipe
 from supervisor.cli.schedules import add_commands as add_schedule_commands
 from supervisor.config import Config
 from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
+from supervisor.master import overlays
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -85,8 +85,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     from supervisor.client import Client
 
     endpoint = args.endpoint or _listen_endpoint(_load(args))
+    endpoints = [e.strip() for e in endpoint.split(",") if e.strip()]
     body = sys.stdin.buffer.read() if args.body == "-" else (args.body or "").encode()
-    with Client(endpoint) as client:
+    with Client(endpoints if len(endpoints) > 1 else endpoint) as client:
         try:
             reply = client.exec(args.name, body, context=args.context, timeout=args.timeout)
         except SupervisorError as exc:
@@ -131,6 +132,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from supervisor.cli.render import status_text
 
     config = _load(args)
+    if args.cluster:
+        return _cluster_status(config, args.json)
     pid = daemon.running_pid(config)
     if pid is None:
         where = f"no live master holds {daemon.pid_path(config)}"
@@ -147,6 +150,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps({"running": True, **status}, indent=2) if args.json
           else status_text(status))
     return 0 if status["healthy"] else 1
+
+
+def _cluster_status(config: Config, as_json: bool) -> int:
+    """The fleet view, read from the engine: 0 when every singleton schedule has one leader."""
+    import json
+
+    if config.cluster is None:
+        raise ConfigError(f"{config.path}: cluster: --cluster needs a cluster section")
+    from supervisor.cluster.backends import open_engine
+    from supervisor.cluster.engine import EngineError
+    from supervisor.cluster.fleet import render, summarize
+
+    engine = open_engine(config.cluster)
+    try:
+        summary = summarize(config.cluster.name, engine.members(), engine.schedules())
+    except EngineError as exc:
+        print(f"supervisor: {config.cluster.backend}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    print(json.dumps(summary, indent=2) if as_json else render(summary))
+    return 0 if summary["healthy"] else 1
 
 
 def cmd_workers(args: argparse.Namespace) -> int:
@@ -227,7 +252,8 @@ def parser() -> argparse.ArgumentParser:
     ex = command("exec", cmd_exec, "send one payload to a handler and print the response")
     ex.add_argument("name", help="handler name")
     ex.add_argument("body", nargs="?", help="request body ('-' reads standard input)")
-    ex.add_argument("--endpoint", help="listen endpoint (default: from the config)")
+    ex.add_argument("--endpoint", help="listen endpoint, or several separated by commas to "
+                    "fail over between masters (default: from the config)")
     ex.add_argument("--context", type=_context, metavar="JSON",
                     help="the request's context, a JSON object")
     ex.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
@@ -243,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status,
                      "show the running master (exit 0 healthy, 1 degraded, 3 not running)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--cluster", action="store_true", help="the fleet from the engine: "
+                        "members, and the leader of each singleton schedule")
     workers = command("workers", cmd_workers, "one line per worker: pid, state, jobs, RSS, "
                                               "CPU, age, running request")
     workers.add_argument("-i", "--interactive", action="store_true",

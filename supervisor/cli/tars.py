@@ -17,9 +17,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from supervisor.cli import daemon, overlays
+from supervisor.cli import daemon
 from supervisor.config import DEFAULT_PATH
 from supervisor.errors import ConfigError
+from supervisor.master import overlays
 from supervisor.tars import conf as tars_conf
 
 PREFIX = "--config="

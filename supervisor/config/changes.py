@@ -3,7 +3,8 @@
 A reload replaces every worker, so whatever a worker reads at its start (handlers,
 interceptors) follows, and so do the master's own limits and schedules. What is bound or
 opened once at start (the listen and control sockets in run_dir, the metrics address, the
-keepalive reporter and its Tars conf, the start method's server) needs a restart.
+keepalive reporter and its Tars conf, the start method's server, the Centrifugo proxy and its
+event handlers) needs a restart.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ RESTART_ONLY: dict[str, Callable[[Config], Any]] = {
     "metrics.address": lambda c: c.metrics_address,
     "keepalive": lambda c: (c.keepalive_enabled, c.keepalive_interval),
     "tars.config": lambda c: (c.tars_config, _tars(c)),
+    "centrifugo": lambda c: c.centrifugo,
 }
 
 RELOADABLE: dict[str, Callable[[Config], Any]] = {

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from supervisor.config import values as v
+from supervisor.config.cluster import ClusterConfig, parse_cluster
 from supervisor.config.model import (
     DEFAULT_PATH,
     Config,
@@ -115,7 +116,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 # --- the whole file ---
 
 _TOP = ("server", "pool", "handlers", "interceptors", "ticker", "schedules", "keepalive",
-        "tars", "metrics", "centrifugo")
+        "tars", "metrics", "cluster", "centrifugo")
 
 
 def _top(raw: Any) -> dict[str, Any]:
@@ -135,7 +136,8 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
         ticker = section(top["ticker"], "ticker", TickerConfig)
         items.append(("ticker", ScheduleConfig(name="ticker", handler=ticker.handler,
                                                every=ticker.interval,
-                                               catch_up=ticker.catch_up)))
+                                               catch_up=ticker.catch_up,
+                                               singleton=ticker.singleton)))
     raw_schedules = top.get("schedules") or []
     if not isinstance(raw_schedules, list):
         raise _Invalid("schedules", f"expected a list, got {type(raw_schedules).__name__}")
@@ -153,6 +155,11 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
             if entry.every is not None and key in raw:
                 raise _Invalid(f"{path}.{key}", "applies to cron schedules only (an 'every' "
                                                 "schedule runs on elapsed time)")
+        if entry.singleton and entry.cron is not None:
+            raise _Invalid(f"{path}.singleton", "singleton schedules need 'every' (cron "
+                           "singletons are not supported yet)")
+        if entry.anchor is not None and not entry.singleton:
+            raise _Invalid(f"{path}.anchor", "only a singleton schedule takes an anchor")
         items.append((path, entry))
     seen = set()
     for path, schedule in items:
@@ -198,6 +205,20 @@ def _mapping_at(top: dict[str, Any], key: str) -> dict:
         raise _Invalid(key, str(exc)) from None
 
 
+def _cluster(top: dict[str, Any], schedules: list[ScheduleConfig],
+             run_dir: Path) -> ClusterConfig | None:
+    """The `cluster:` section; `singleton: true` anywhere needs one."""
+    if top.get("cluster") is None:
+        lonely = [s.name for s in schedules if s.singleton]
+        if lonely:
+            raise _Invalid("cluster", f"schedule {lonely[0]!r} is singleton: expected a "
+                           "cluster section with a backend (redis://... or etcd://...)")
+        return None
+    try:
+        return parse_cluster(top["cluster"], str(run_dir))
+    except ConfigError as exc:
+        key, _, message = str(exc).partition(": ")
+        raise _Invalid(key, message) from None
 def _resolve(base: Path, value: str) -> str:
     """`value` as an absolute path: relative ones are taken from `base`."""
     return os.path.normpath(base / os.path.expanduser(value))
@@ -225,6 +246,7 @@ def _build(raw: Any, path: str) -> Config:
     keepalive = section(top.get("keepalive"), "keepalive", KeepaliveConfig)
     tars = section(top.get("tars"), "tars", TarsSection)
     metrics = section(top.get("metrics"), "metrics", MetricsSection)
+    schedules = _schedules(top, handlers)
     run_dir = Path(_resolve(base, server.run_dir))
     log = server.log
     if log.file:
@@ -237,12 +259,13 @@ def _build(raw: Any, path: str) -> Config:
         pool=pool,
         handlers=handlers,
         interceptors=_interceptors(top, handlers),
-        schedules=_schedules(top, handlers),
+        schedules=schedules,
         keepalive_enabled=keepalive.enabled,
         keepalive_interval=keepalive.interval,
         tars_config=tars.config and _resolve(base, tars.config),
         metrics_address=metrics.address,
         allow=server.allow or [],
+        cluster=_cluster(top, schedules, run_dir),
         base_dir=base,
         import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
         centrifugo=top.get("centrifugo"),

@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.config import cluster
 from supervisor.config import values as v
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -80,6 +81,8 @@ class ScheduleConfig:
     tz: str | None = setting(None, v.optional(v.time_zone))
     dst: str = setting("shift", v.choice("shift", "skip"))
     catch_up: str = setting("latest", v.choice("latest", "none"))
+    singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
+    anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class TickerConfig:
     interval: float = setting(1.0, v.duration(positive=True))
     handler: str = setting("tick", v.string)
     catch_up: str = setting("latest", v.choice("latest", "none"))
+    singleton: bool = setting(False, v.boolean)
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    cluster: cluster.ClusterConfig | None = None
     base_dir: Path = Path(".")
     import_path: tuple[str, ...] = ()
     centrifugo: Any = None

@@ -31,12 +31,12 @@ from supervisor.errors import ConfigError
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text, start_child
+from supervisor.master import overlays
 from supervisor.master.clients import Clients
 from supervisor.master.logs import Logs
 from supervisor.ops.control import Later
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool
-from supervisor.tars import settings
 from supervisor.worker.probe import FAILED, probe
 
 
@@ -103,7 +103,7 @@ class Reloader:
             return None
         old = master.config
         try:
-            new = config_changes.carry_over(old, settings.load(old.path, old.tars_config))
+            new = config_changes.carry_over(old, overlays.load(old.path, old.tars_config))
         except ConfigError as exc:
             return self._refuse(caller, str(exc))
         why = config_changes.refused(old, new)

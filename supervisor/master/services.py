@@ -1,8 +1,9 @@
 """The services beside the pool that a config asks for, wired into the master loop.
 
-The scheduler's ticker (when there are schedules), the Tars keepalive (with a Tars conf and
-keepalive on), the Centrifugo proxy (with a `centrifugo` section; it may refuse the start
-with a `StartupError`) and the reloader (always). Each may add control commands and status sections
+The scheduler's ticker (when there are schedules), the Tars keepalive (with a Tars conf
+and keepalive on), the Centrifugo proxy (with a `centrifugo` section; it may refuse the
+start with a `StartupError`), the cluster coordinator (with a `cluster` section) and the
+reloader (always). Each may add control commands and status sections
 through the operations layer; the loop then knows them only as `Service`s.
 """
 
@@ -54,6 +55,8 @@ def add_all(master: Master) -> None:
         add(master, liveness)
     if config.centrifugo is not None:
         add_centrifugo(master)
+    if config.cluster is not None:  # the cluster package is imported only then
+        add(master, master.ops.cluster_service(master.poller))
     master.reloader = Reloader(master, lambda: add_ticker(master))
     master.ops.add_command("reload", master.reloader.command)
     add(master, master.reloader)

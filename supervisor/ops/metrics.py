@@ -47,6 +47,8 @@ class Metrics:
         self.restarts: Counter[str] = Counter()
         self.ticks: Counter[tuple[str, str]] = Counter()
         self.keepalives: Counter[str] = Counter()
+        self.claims: Counter[str] = Counter()
+        self.cluster: dict[str, Any] = {}
         self.recent_restarts: deque[dict[str, Any]] = deque(maxlen=RECENT_RESTARTS)
         self.proxy_calls: Counter[tuple[str, str]] = Counter()
         self._workers = workers
@@ -102,6 +104,18 @@ class Metrics:
         if self._exporter is not None:
             self._exporter.keepalives.labels(result).inc()
 
+    def cluster_claims(self, result: str, count: int) -> None:
+        """`count` more claims of singleton slots ended as `result` (won, taken, fenced...)."""
+        if count <= 0:
+            return
+        self.claims[result] += count
+        if self._exporter is not None:
+            self._exporter.claims.labels(result).inc(count)
+
+    def cluster_state(self, state: dict[str, Any]) -> None:
+        """The coordinator's latest view: engine up, which schedules this node leads."""
+        self.cluster = state
+
     def centrifugo(self, event: str, status: str, count: int) -> None:
         """`count` Centrifugo proxy calls of `event` ended with gRPC `status` (OK, INTERNAL...)."""
         self.proxy_calls[event, status] += count
@@ -149,6 +163,8 @@ class _Exporter:
                              ["schedule", "outcome"], registry=self.registry)
         self.keepalives = Counter("supervisor_keepalive", "Keepalive reports by result",
                                   ["result"], registry=self.registry)
+        self.claims = Counter("supervisor_cluster_claims", "Claims of singleton slots by "
+                              "result", ["result"], registry=self.registry)
         self.proxy_calls = Counter("supervisor_centrifugo_calls", "Centrifugo proxy calls by "
                                    "event and gRPC status", ["event", "status"],
                                    registry=self.registry)
@@ -193,3 +209,19 @@ class _PoolCollector:
         yield rss
         yield GaugeMetricFamily("supervisor_queue_length", "Requests waiting for a free worker",
                                 value=self.metrics.queue_length())
+        yield from _cluster_gauges(self.metrics.cluster)
+
+
+def _cluster_gauges(state: dict[str, Any]) -> Iterable[Any]:
+    """Engine up, and per singleton schedule whether this node leads it (with a cluster)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    if not state:
+        return
+    yield GaugeMetricFamily("supervisor_cluster_engine_up", "1 while the coordination engine "
+                            "answers", value=1.0 if state.get("engine") == "up" else 0.0)
+    leader = GaugeMetricFamily("supervisor_cluster_leader", "1 where this node leads the "
+                               "singleton schedule", labels=["schedule"])
+    for schedule in state.get("schedules") or {}:
+        leader.add_metric([str(schedule)], 1.0 if state.get("leader") else 0.0)
+    yield leader

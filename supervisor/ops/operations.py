@@ -117,6 +117,17 @@ class Operations:
         self.notifier.close()
         self.starter.close()
 
+    def cluster_service(self, poller: zmq.Poller) -> Any:
+        """The coordinator's service, its `cluster` command and status section; the cluster
+        package is imported only here, only for a config with a `cluster:` section."""
+        from supervisor.cluster.link import ClusterLink
+
+        link = ClusterLink(self.master.config, poller, self.metrics.cluster_claims,
+                           self.metrics.cluster_state)
+        self.add_command("cluster", link.command)
+        self.add_status("cluster", link.status)
+        return link
+
     def add_status(self, name: str, provider: Callable[[], Any]) -> None:
         """Add a section to `supervisor status` (e.g. schedules' tick stats, keepalive state)."""
         self.status_sources[name] = provider

@@ -26,6 +26,7 @@ from supervisor.lifecycle.service import Handler
 from supervisor.pool.allocator import Pool, Request
 from supervisor.scheduling import state
 from supervisor.scheduling.notices import SkipNotices
+from supervisor.scheduling.permits import singleton_start
 from supervisor.scheduling.scheduler import run_scheduler
 from supervisor.triggers.accounting import TickStats, verdict
 from supervisor.triggers.timeline import Tick
@@ -53,10 +54,14 @@ class TickJob:
 
 
 def schedule_spec(schedule: ScheduleConfig, anchor: float) -> dict[str, Any]:
-    """The plain dict the scheduler process and the timeline read."""
-    return {"name": schedule.name, "every": schedule.every, "cron": schedule.cron,
+    """The plain dict the scheduler process and the timeline read. A singleton `every`
+    schedule lies on the cluster's shared grid: its fixed anchor, not now."""
+    spec = {"name": schedule.name, "every": schedule.every, "cron": schedule.cron,
             "tz": schedule.tz, "dst": schedule.dst, "catch_up": schedule.catch_up,
             "anchor": anchor}
+    if schedule.singleton:
+        spec.update(singleton=True, anchor=schedule.anchor or 0.0)
+    return spec
 
 
 class Ticker:
@@ -112,8 +117,8 @@ class Ticker:
         self.scheduler.close()
 
     def start(self) -> None:
-        """Resume each schedule from run_dir's state, or anchor it just ahead of now; then
-        start the scheduler process."""
+        """Resume each schedule from run_dir's state, or anchor it just ahead of now
+        (a singleton on the cluster's grid, at its next slot); then start the scheduler."""
         now = time.time()
         self.specs = [schedule_spec(s, now + _START_LEAD) for s in self.schedules.values()]
         saved = _loaded(lambda: state.load_resume(self.state_path, self.specs), {},
@@ -121,7 +126,8 @@ class Ticker:
         self.paused = _loaded(lambda: state.load_paused(self.paused_path, list(self.schedules)),
                               set(), "no schedule is paused")
         for spec in self.specs:
-            self.stats[spec["name"]] = TickStats.for_schedule(spec, saved.get(spec["name"]), now)
+            resume = self._singleton(spec) or saved.get(spec["name"])
+            self.stats[spec["name"]] = TickStats.for_schedule(spec, resume, now)
         for name, resume in saved.items():
             log.info("schedule %r resumes after tick %d (catch_up: %s)", name,
                      resume["next_tick"] - 1, self.schedules[name].catch_up)
@@ -148,7 +154,7 @@ class Ticker:
             if name not in kept:
                 spec = schedule_spec(schedule, anchor)
                 self.specs.append(spec)
-                self.stats[name] = TickStats.for_schedule(spec)
+                self.stats[name] = TickStats.for_schedule(spec, self._singleton(spec))
         self.paused &= set(schedules)
         log.info("schedules reloaded: %s", ", ".join(sorted(schedules)) or "none")
         self.scheduler.replace()
@@ -156,8 +162,21 @@ class Ticker:
     def _scheduler_args(self) -> tuple:
         """A restarted scheduler resumes each schedule's numbering where it stopped."""
         resume = {name: stats.resume_state() for name, stats in self.stats.items()}
+        for spec in self.specs:
+            if spec.get("singleton"):
+                resume[spec["name"]] = self._singleton(spec)
+        cluster = self.config.cluster
+        permits = None if cluster is None else {
+            "endpoint": f"ipc://{self.config.run_dir}/cluster.sock", "ahead": cluster.claim_ahead}
         return (f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
-                (self.config.log_endpoint, self.config.log.level), str(self.state_path))
+                (self.config.log_endpoint, self.config.log.level), str(self.state_path),
+                permits)
+
+    @staticmethod
+    def _singleton(spec: dict) -> dict | None:
+        """Singleton slots lie on a fixed grid: (re)start at the next one, not from our past."""
+        return singleton_start(spec, time.time() + _START_LEAD) if spec.get("singleton") \
+            else None
 
     # --- ticks ---
 
@@ -176,7 +195,7 @@ class Ticker:
         schedule = self.schedules.get(tick.schedule)
         if schedule is None:  # from a scheduler replaced by a reload, for a removed schedule
             return
-        if tick.tick < stats.next_tick:
+        if tick.cluster is None and tick.tick < stats.next_tick:
             log.warning("dropped tick %d of schedule %r: that number was already accounted for",
                         tick.tick, tick.schedule)
             return
@@ -194,16 +213,20 @@ class Ticker:
             self.record(tick.schedule, reason, 1)
             self.notices.note(tick.schedule, reason, 1, tick.tick, now)
         else:
-            self.run(schedule, tick.tick, tick.scheduled_at, tick.last_tick)
+            self.run(schedule, tick.tick, tick.scheduled_at, tick.last_tick,
+                     cluster=tick.cluster)
 
     def run(self, schedule: ScheduleConfig, number: int | None, scheduled_at: float,
-            last_tick: float | None, manual: bool = False) -> int:
+            last_tick: float | None, manual: bool = False,
+            cluster: dict[str, Any] | None = None) -> int:
         """Hand one tick to a free worker (the caller checked there is one); its id."""
         body: dict[str, Any] = {"tick": number}
         context: dict[str, Any] = {"lastTick": last_tick, "schedule": schedule.name,
                                    "scheduledAt": scheduled_at}
         if manual:
             body["manual"] = context["manual"] = True
+        if cluster is not None:
+            context["cluster"] = cluster
         now = time.monotonic()
         request = Request(TickJob(schedule.name, number, self, manual), schedule.handler.encode(),
                           json.dumps(body).encode(), json.dumps(context).encode(), now)

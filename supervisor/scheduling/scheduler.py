@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from supervisor.scheduling.permits import Permits
 from supervisor.scheduling.state import RECORD_AHEAD, RESERVE, Journal
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
@@ -45,14 +46,16 @@ def run_scheduler(
     resume: dict[str, dict[str, Any]] | None = None,
     log: tuple[str, str] | None = None,
     state: str | None = None,
+    permits: dict[str, Any] | None = None,
 ) -> None:
     """Process main: emit ticks to `endpoint` until SIGTERM, `[b"stop"]` or the parent's death.
 
-    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?, "dst"?, "catch_up"?}`
-    dicts and `resume` maps a name to `{"next_tick", "last_tick", "anchor"}` so that a
-    restarted scheduler continues the numbering; only plain data, as spawn must pickle it.
-    `log` is the master's log endpoint and level, for output tagged `scheduler`; `state`
-    the journal file (`supervisor.scheduling.state`) written before each tick leaves.
+    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?, "dst"?, "catch_up"?,
+    "singleton"?}` dicts and `resume` maps a name to `{"next_tick", "last_tick", "anchor"}`
+    so that a restarted scheduler continues the numbering; only plain data, as spawn must
+    pickle it. `log` is the master's log endpoint and level, for output tagged `scheduler`;
+    `state` the journal file (`supervisor.scheduling.state`) written before each tick
+    leaves; `permits` (`{"endpoint", "ahead"}`) gates the schedules marked `singleton`.
     """
     parent = os.getppid()
     die_with_parent()
@@ -64,7 +67,8 @@ def run_scheduler(
     clock = _MonotonicWall()
     now = clock.now()
     timelines = [Timeline.from_spec(spec, resume.get(spec["name"]), now) for spec in schedules]
-    journal = Journal(Path(state), schedules, resume) if state else None
+    journaled = [spec for spec in schedules if not spec.get("singleton")]  # the cluster's
+    journal = Journal(Path(state), journaled, resume) if state and journaled else None
     wakeup = _StopSignals()
     ctx = zmq.Context()
     capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
@@ -73,13 +77,16 @@ def run_scheduler(
             _report_catch_up(timeline, now)
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
+    gate = _permits(ctx, permits, schedules, clock)
     try:
         sock.connect(endpoint)
-        if not _serve(sock, timelines, wakeup, parent, clock, journal):
+        if not _serve(sock, timelines, wakeup, parent, clock, journal, gate):
             sock.setsockopt(zmq.LINGER, 0)
     finally:
         if journal is not None:
             journal.close()
+        if gate is not None:
+            gate.close()
         sock.close()
         if capture is not None:
             capture.close()
@@ -87,23 +94,42 @@ def run_scheduler(
         wakeup.close()
 
 
+def _permits(ctx: zmq.Context, permits: dict[str, Any] | None, schedules: list[dict[str, Any]],
+             clock: _MonotonicWall) -> Permits | None:
+    """The gate for singleton schedules, when there are any."""
+    gated = {spec["name"] for spec in schedules if spec.get("singleton")}
+    if not permits or not gated:
+        return None
+    return Permits(ctx, permits["endpoint"], permits["ahead"], gated, clock.offset)
+
+
 def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int,
-           clock: _MonotonicWall, journal: Journal | None) -> bool:
+           clock: _MonotonicWall, journal: Journal | None, gate: Permits | None = None) -> bool:
     """The emit-and-wait loop; False when it ended because the parent went away."""
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     poller.register(wakeup.fileno(), zmq.POLLIN)
+    if gate is not None:
+        poller.register(gate.socket, zmq.POLLIN)
     while not wakeup.requested:
         if os.getppid() != parent:
             return False
         blocked = False
+        if gate is not None:
+            gate.ask_due(timelines, clock.now())
+            gate.drain()
+            for tick in gate.late():
+                if _send(sock, tick):
+                    gate.sent(tick)
         for timeline in timelines:
-            if not fire(sock, timeline, clock, journal):
+            if not fire(sock, timeline, clock, journal, gate):
                 blocked = True  # left uncommitted: the retry coalesces, nothing is lost
         if blocked:
             wait = _SEND_RETRY
         else:
             wait = min((_wake_at(t, journal) for t in timelines), default=math.inf) - clock.now()
+        if gate is not None:
+            wait = min(wait, gate.next_ask(timelines) - clock.now())
         wait = min(wait, _MAX_WAIT)
         if wait > _SLEEP_BELOW:
             # Stop short of the due time: zmq_poll has a millisecond clock and can
@@ -113,6 +139,8 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
                 return True
             if wakeup.fileno() in events:
                 wakeup.drain()
+            if gate is not None and gate.socket in events:
+                gate.drain()
         elif wait > 0:
             time.sleep(wait)
     return True
@@ -133,29 +161,37 @@ def _report_catch_up(timeline: Timeline, now: float) -> None:
 
 
 def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,
-         journal: Journal | None) -> bool:
+         journal: Journal | None, gate: Permits | None = None) -> bool:
     """The firing decision for one schedule, made in this one place: if a tick is due,
-    make sure the journal has it on disk, then hand it to the master. False when it
-    cannot go out yet (the master is not reading, the disk is slow): it stays due.
+    let the cluster's gate admit it (singleton schedules), make sure the journal has it on
+    disk, then hand it to the master. False when it cannot go out yet (the master is not
+    reading, the disk is slow): it stays due, and the retry coalesces.
 
     Journal writes are asked for ahead of the slots (`_reserve`), so a tick normally
     finds its entry on disk already.
     """
     now = clock.now()
     tick = timeline.poll(now)
+    journaled = journal is not None and journal.tracks(timeline.name)
     if tick is None:
-        if journal is not None and now >= timeline.due - RECORD_AHEAD:
+        if journaled and now >= timeline.due - RECORD_AHEAD:
             _reserve(journal, timeline, timeline.poll(timeline.due))
         return True
     if tick.next_at is not None:
         tick = dataclasses.replace(tick, stale_after=clock.monotonic(tick.next_at))
-    if journal is not None:
+    out = tick if gate is None else gate.admit(tick)
+    if out is None:
+        timeline.commit(tick)  # not ours to fire: another node's, or counted missed
+        return True
+    if journaled:
         _reserve(journal, timeline, tick)
         if not journal.wait(tick.schedule, tick.tick, _SEND_RETRY):
             return False
-    if not _send(sock, tick):
+    if not _send(sock, out):
         return False
     timeline.commit(tick)
+    if gate is not None:
+        gate.sent(out)
     return True
 
 
@@ -173,7 +209,8 @@ def _reserve(journal: Journal, timeline: Timeline, tick: Tick) -> None:
 
 def _wake_at(timeline: Timeline, journal: Journal | None) -> float:
     """The slot's time, or a little before it while its journal entry is still to ask for."""
-    if journal is None or journal.asked(timeline.name, timeline.poll(timeline.due).tick):
+    if journal is None or not journal.tracks(timeline.name) or \
+            journal.asked(timeline.name, timeline.next_tick):
         return timeline.due
     return timeline.due - RECORD_AHEAD
 

@@ -148,6 +148,10 @@ class Journal:
         self.writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
         self.writer.start()
 
+    def tracks(self, schedule: str) -> bool:
+        """Singleton schedules are not journalled: the cluster keeps their slots."""
+        return schedule in self.keys
+
     def asked(self, schedule: str, tick: int) -> bool:
         """Whether a write that counts tick number `tick` as fired was asked for."""
         record = self.records.get(schedule)

@@ -139,9 +139,10 @@ class Tick:
     # On the monotonic clock (one for every process of the machine): once it is reached the
     # next slot is due, so a tick still undispatched then is stale and counted late.
     stale_after: float | None = None
+    cluster: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "schedule": self.schedule,
             "tick": self.tick,
             "scheduledAt": self.scheduled_at,
@@ -150,6 +151,9 @@ class Tick:
             "nextAt": self.next_at,
             "staleAfter": self.stale_after,
         }
+        if self.cluster is not None:
+            wire["cluster"] = self.cluster
+        return wire
 
     @classmethod
     def from_wire(cls, data: object) -> Tick:
@@ -165,6 +169,7 @@ class Tick:
                 missed=_typed(data.get("missed", 0), int),
                 next_at=_optional_float(data.get("nextAt")),
                 stale_after=_optional_float(data.get("staleAfter")),
+                cluster=_cluster(data.get("cluster")),
             )
         except KeyError as exc:
             raise ValueError(f"tick message: missing {exc.args[0]!r}") from None
@@ -177,6 +182,22 @@ def _typed(value: Any, kind: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ValueError(f"tick message: unexpected value {value!r}")
     return value
+
+
+def _cluster(value: Any) -> dict[str, Any] | None:
+    """A singleton tick's fence: `{"epoch": int|None, "node": str, "slot": int[, "degraded"]}`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"epoch", "node", "slot", "degraded"}:
+        raise ValueError(f"tick message: unexpected cluster {value!r:.200}")
+    epoch = value.get("epoch")
+    if epoch is not None:
+        _typed(epoch, int)
+    _typed(value.get("node"), str)
+    _typed(value.get("slot"), int)
+    if not isinstance(value.get("degraded", False), bool):
+        raise ValueError("tick message: cluster.degraded must be true or false")
+    return dict(value)
 
 
 def _optional_float(value: Any) -> float | None:

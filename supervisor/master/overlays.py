@@ -1,4 +1,4 @@
-"""The config as the command line runs it: the YAML, then the overlays of the integrations.
+"""The config as the master runs it: the YAML, then the overlays of the integrations.
 
 The loader stays pure and knows no integration; each overlay checks its own section and
 adds what it needs (the Tars conf its settings, the Centrifugo section its event handlers).
