@@ -15,6 +15,7 @@ from supervisor.config import Config, ScheduleConfig
 from supervisor.errors import EXIT_NOT_RUNNING, SupervisorError
 
 NEXT_FIRES = 5
+CONTROL_TIMEOUT = 5.0
 
 
 def when(t: float | None, tz: str | None = None) -> str:
@@ -95,12 +96,9 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _call(args: argparse.Namespace, command: str, **call_args: Any) -> Any:
     """One control request to the master of the config's run_dir."""
-    from supervisor.cli import overlays
-    from supervisor.ops.control import ControlClient
+    from supervisor.cli.operations import _control
 
-    config = overlays.load(args.config, args.tars)
-    with ControlClient(config.control_endpoint) as client:
-        return client.call(command, **call_args)
+    return _control(args, command, CONTROL_TIMEOUT, **call_args)
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
