@@ -3,6 +3,11 @@
 A slot is a worker id (0..N-1); its process changes over time (crash, reset,
 recycle) but the id stays, so `SUPERVISOR_WORKER_ID` is reused by replacements.
 Which worker runs which request is not decided here but in `supervisor.pool`.
+
+Processes are started by the `Launcher` thread, never inside the loop: a worker
+is in the pool (starting) from the moment it is asked for, and its process is
+known once `on_launched` hears of it. Each worker leads its own process group,
+killed with the worker, so nothing a handler started outlives it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.lifecycle.spawn import start_child
+from supervisor.lifecycle.launcher import Launcher
+from supervisor.lifecycle.reaper import Reaper
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
 from supervisor.pool.recycling import job_limits, soft_reason
@@ -32,6 +38,8 @@ log = logging.getLogger("supervisor.workers")
 # A worker that exits by itself sooner than this after becoming ready counts as failing
 # to start; one killed by a signal is replaced at once.
 MIN_HEALTHY_LIFETIME = 1.0
+# Workers that start at once: a hundred starting together starve the master of CPU.
+START_WINDOW = max(2, os.cpu_count() or 1)
 
 
 class Workers:
@@ -53,10 +61,21 @@ class Workers:
         self.startup = 0.1
         self.last_failure = ""
         self.sequence = 0
+        self.closing = False
+        self.launching: set[bytes] = set()
+        self.doomed: dict[bytes, int] = {}
+        self.reaper = Reaper()
+        self.launcher = Launcher(config.pool.start_method, START_WINDOW)
+        poller.register(self.launcher.fileno(), zmq.POLLIN)
 
     @property
     def degraded(self) -> bool:
         return self.backoff.failing() > 0
+
+    @property
+    def alive(self) -> bool:
+        """Is any worker process running or being started?"""
+        return bool(self.processes or self.launching)
 
     # --- starting ---
 
@@ -71,14 +90,40 @@ class Workers:
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           os.getcwd())
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
-        process = start_child(self.config.pool.start_method, worker_main, spec,
-                              name=f"worker-{worker_id}")
-        self.processes[ident] = process
-        self.sentinels[process.sentinel] = ident
-        self.poller.register(process.sentinel, zmq.POLLIN)
+        self.launching.add(ident)
+        self.launcher.submit(ident, worker_main, (spec,), f"worker-{worker_id}")
         self.slots[worker_id] = ident
-        log.debug("started worker %d (pid %d)", worker_id, process.pid)
         return ident
+
+    def on_launched(self, now: float) -> None:
+        """The launcher finished starts: watch each new process, or retry a start that failed."""
+        for launched in self.launcher.collect():
+            ident, process = launched.ident, launched.process
+            self.launching.discard(ident)
+            signum = self.doomed.pop(ident, None)
+            if process is None:
+                self._not_started(ident, launched.error, now)
+                continue
+            worker = self.pool.workers.get(ident)
+            if worker is not None:
+                worker.started = launched.at  # when its process began, not when it was asked for
+            self.processes[ident] = process
+            self.sentinels[process.sentinel] = ident
+            self.poller.register(process.sentinel, zmq.POLLIN)
+            self.reaper.watch(process.pid)
+            log.debug("started worker %s (pid %d)", ident.decode(), process.pid)
+            if signum is not None:
+                self._signal(ident, signum)
+
+    def _not_started(self, ident: bytes, error: str | None, now: float) -> None:
+        """A start was cancelled (the worker was retired first) or failed: no process."""
+        worker = self.pool.remove(ident)
+        if worker is None or error is None:
+            return
+        log.error("cannot start worker %d: %s", worker.id, error)
+        if self.slots.get(worker.id) == ident and not self.closing:
+            self.last_failure = f"cannot start a worker process: {error}"
+            self._failed(worker, None, now)
 
     def exited(self, ident: bytes) -> bool:
         """Has `ident`'s process ended, though its exit is not handled yet? (one poll(2))"""
@@ -96,6 +141,7 @@ class Workers:
 
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
+        self.launcher.release(worker.ident)
         self.startup = 0.8 * self.startup + 0.2 * (worker.ready_at - worker.started)
         was_degraded = self.degraded
         self.backoff.succeeded(worker.id)
@@ -126,6 +172,8 @@ class Workers:
         del self.sentinels[process.sentinel]
         process.join(1.0)
         code = process.exitcode
+        self._kill_group(process.pid)
+        self.launcher.release(ident)
         process.close()
         worker = self.pool.remove(ident)
         if worker is None:
@@ -172,6 +220,7 @@ class Workers:
 
     def stop_idle(self) -> None:
         """Start a graceful stop: idle workers go now, busy ones after the queue drains."""
+        self.closing = True
         self.pending.clear()
         for ident, worker in list(self.pool.workers.items()):
             if worker.state in (State.STARTING, State.WARMING):
@@ -182,18 +231,46 @@ class Workers:
                 self.stop(ident)
 
     def kill(self, ident: bytes) -> None:
+        """Kill a worker and its process group; it leaves the pool's rotation first, so a
+        READY message already on its way cannot hand it a request."""
+        self.pool.retire(ident)
         self._signal(ident, signal.SIGKILL)
 
     def kill_all(self) -> None:
+        self.closing = True
         self.pending.clear()
-        for ident in list(self.processes):
+        for ident in [*self.processes, *self.launching]:
             self.kill(ident)
 
+    def close(self, wait: float = 2.0) -> None:
+        """The master exits: kill every worker, those still being started too, and reap them."""
+        self.kill_all()
+        if self.launching and self.launcher.wait(5.0):
+            self.on_launched(0.0)
+        for process in list(self.processes.values()):
+            process.join(wait)
+            self._kill_group(process.pid)
+        self.reaper.close()
+
     def _signal(self, ident: bytes, signum: int) -> None:
+        """Signal a worker; one still being started gets it once started, or is not started."""
         process = self.processes.get(ident)
-        if process is not None and process.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signum)
+        if process is None:
+            if ident in self.launching:
+                if self.doomed.get(ident) != signal.SIGKILL:
+                    self.doomed[ident] = signum
+                self.launcher.cancel(ident)
+            return
+        if signum == signal.SIGKILL:
+            self._kill_group(process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
+
+    def _kill_group(self, pid: int) -> None:
+        """Kill worker `pid`'s process group: whatever its handlers started goes with it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        self.reaper.forget(pid)
 
     # --- replacement ---
 
@@ -284,6 +361,9 @@ class Workers:
             if worker is not None and worker.state not in (State.STARTING, State.WARMING):
                 self.replace(ident, now, "reset")
                 continue
+            if worker is not None and worker.state is State.STARTING and \
+                    ident in self.launcher.queued:
+                continue  # not started yet: it will load the handlers as they are now
             if worker is not None:
                 self.kill(ident)
             self.pending.pop(worker_id, None)

@@ -152,11 +152,8 @@ class Master:
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
         workers = getattr(self, "workers", None)
-        if workers is None or not workers.processes:
-            return
-        workers.kill_all()
-        for process in list(workers.processes.values()):
-            process.join(2.0)
+        if workers is not None:
+            workers.close()
 
     def _close(self) -> None:
         for service in self.services:
@@ -180,6 +177,8 @@ class Master:
                 self._drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
                 self._drain(self.backend, self._on_worker)
+            if self.workers.launcher.fileno() in events:
+                _guarded("worker starts", self.workers.on_launched, time.monotonic())
             for fd in events:  # after the replies a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
@@ -195,7 +194,7 @@ class Master:
                 _guarded(service.name, service.after_poll, events, time.monotonic())
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
-            if self.stopping and not self.workers.processes and \
+            if self.stopping and not self.workers.alive and \
                     not any(service.draining() for service in self.services):
                 self._drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
@@ -363,7 +362,7 @@ class Master:
             self._reply_error(worker.request, WorkerLost,
                               f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
                               "while running this request")
-        if self.stopping and not self.workers.processes:
+        if self.stopping and not self.workers.alive:
             self._refuse_queued(NotRunning, "the master stopped")
 
     # --- signals and the public verbs they call ---
