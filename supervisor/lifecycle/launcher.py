@@ -17,7 +17,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ class Launched:
 
     ident: bytes
     process: Any
-    at: float = 0.0
     error: str | None = None
 
 
@@ -108,15 +106,14 @@ class Launcher:
                 self.release(ident)
                 self._report(Launched(ident, None))
                 continue
-            at = time.monotonic()
             try:
                 process = start_child(self.method, target, *args, name=name)
             except Exception as exc:  # no process: the slot backs off and tries again
                 log.debug("starting %s failed", name, exc_info=True)
                 self.release(ident)
-                self._report(Launched(ident, None, at, f"{type(exc).__name__}: {exc}"))
+                self._report(Launched(ident, None, f"{type(exc).__name__}: {exc}"))
             else:
-                self._report(Launched(ident, process, at))
+                self._report(Launched(ident, process))
 
     def _report(self, launched: Launched) -> None:
         with self._finished:

@@ -106,7 +106,7 @@ class Workers:
                 continue
             worker = self.pool.workers.get(ident)
             if worker is not None:
-                worker.started = launched.at  # when its process began, not when it was asked for
+                worker.started = now  # when its process began, not when it was asked for
             self.processes[ident] = process
             self.sentinels[process.sentinel] = ident
             self.poller.register(process.sentinel, zmq.POLLIN)
@@ -142,7 +142,7 @@ class Workers:
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
         self.launcher.release(worker.ident)
-        self.startup = 0.8 * self.startup + 0.2 * (worker.ready_at - worker.started)
+        self.startup = 0.8 * self.startup + 0.2 * max(0.0, worker.ready_at - worker.started)
         was_degraded = self.degraded
         self.backoff.succeeded(worker.id)
         if was_degraded and not self.degraded:

@@ -30,6 +30,7 @@ from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.master import rundir
 from supervisor.master.clients import Clients
+from supervisor.master.events import drain, guarded
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
@@ -44,14 +45,6 @@ from supervisor.worker.child import set_title
 log = logging.getLogger("supervisor.master")
 
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
-
-
-def _guarded(what: str, handle, *args) -> None:
-    """Run one event's handler; a bug or hostile input in one event never ends the loop."""
-    try:
-        handle(*args)
-    except Exception:
-        log.exception("failed while handling %s; the master keeps running", what)
 
 
 class Master:
@@ -174,29 +167,29 @@ class Master:
             timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
             events = dict(self.poller.poll(timeout))
             if self.child_logs in events:
-                self._drain(self.child_logs, self.logs.child_line)
+                drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
-                self._drain(self.backend, self._on_worker)
+                drain(self.backend, self._on_worker)
             if self.workers.launcher.fileno() in events:
-                _guarded("worker starts", self.workers.on_launched, time.monotonic())
+                guarded("worker starts", self.workers.on_launched, time.monotonic())
             for fd in events:  # after the replies a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
-                    _guarded("a worker's exit", self._on_exit, ident)
+                    guarded("a worker's exit", self._on_exit, ident)
             if self.frontend in events:
-                self._drain(self.frontend, self.clients.on_request)
+                drain(self.frontend, self.clients.on_request)
             if self.signals.fileno() in events:
-                _guarded("signals", self._on_signals)
+                guarded("signals", self._on_signals)
             for sock, handle in self.service_sockets.items():
                 if sock in events:
-                    self._drain(sock, handle)
+                    drain(sock, handle)
             for service in self.services:
-                _guarded(service.name, service.after_poll, events, time.monotonic())
-            _guarded("timers", self._on_timers, time.monotonic())
-            _guarded("operations", self.ops.after_poll, events, time.monotonic())
+                guarded(service.name, service.after_poll, events, time.monotonic())
+            guarded("timers", self._on_timers, time.monotonic())
+            guarded("operations", self.ops.after_poll, events, time.monotonic())
             if self.stopping and not self.workers.alive and \
                     not any(service.draining() for service in self.services):
-                self._drain(self.child_logs, self.logs.child_line)
+                drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
                 return
 
@@ -208,16 +201,6 @@ class Master:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
         return min(candidates) if candidates else None
-
-    @staticmethod
-    def _drain(sock: zmq.Socket, handle) -> None:
-        for _ in range(1000):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            _guarded(f"a message of {len(frames)} frames ({sum(map(len, frames))} bytes)",
-                     handle, frames)
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):

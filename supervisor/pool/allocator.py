@@ -72,7 +72,8 @@ class QueueFullError(Exception):
 class Pool:
     """Workers by identity, the idle FIFO and the wait queue."""
 
-    def __init__(self, max_queue_size: int = 0, allocate_timeout: float = 60.0) -> None:
+    def __init__(self, max_queue_size: int, allocate_timeout: float) -> None:
+        """`max_queue_size` 0 means unbounded (limits come from `PoolConfig`)."""
         self.max_queue_size = max_queue_size
         self.allocate_timeout = allocate_timeout
         self.workers: dict[bytes, Worker] = {}
