@@ -9,7 +9,10 @@ worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from supervisor import errors
@@ -103,3 +106,22 @@ def decode_error(body: bytes) -> errors.SupervisorError:
         return errors.HandlerError(str(info.get("type", "Exception")), message,
                                    info.get("worker"))
     return errors.BY_CODE.get(code, errors.SupervisorError)(message)
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Files created meanwhile (socket files above all) are 0600 whatever the umask was."""
+    old = os.umask(0o177)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def bind(sock: Any, endpoint: str) -> None:
+    """Bind a ZeroMQ socket; an ipc socket file is made 0600 as it is created, not after.
+
+    ZeroMQ creates the file in the calling thread during bind, so the umask holds for it.
+    """
+    with private_umask():
+        sock.bind(endpoint)

@@ -36,6 +36,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    settings.check_hosts(config)
     try:
         build(config.handlers, config.interceptors)
     except HandlerLoadError as exc:

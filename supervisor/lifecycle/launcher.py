@@ -7,7 +7,9 @@ and learns of each one through a wake-up fd it polls.
 
 The thread lives as long as the master: with the fork and spawn start methods
 the kernel's parent-death signal follows the thread that started a worker, so
-the thread must never end while its workers live.
+the thread must never end while its workers live. The loop sees the launcher as
+one of its services (`supervisor.lifecycle.service`): it hands finished starts
+to the slots, and a stopping master waits for the starts under way.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ class Launched:
 
 
 class Launcher:
-    def __init__(self, method: str, window: int) -> None:
-        """At most `window` workers start at once (from their start until `release`)."""
+    name = "worker starts"
+
+    def __init__(self, method: str, window: int, finished: Callable[[float], None]) -> None:
+        """At most `window` workers start at once (from their start until `release`);
+        `finished(now)` is called on the loop when starts finished (it calls `collect`)."""
         self.method = method
+        self.finished = finished
         self.holding: set[bytes] = set()
         self._window = threading.Semaphore(window)
         self.queued: set[bytes] = set()
@@ -93,6 +99,33 @@ class Launcher:
         with self._finished:
             return self._finished.wait_for(
                 lambda: len(self._done) >= self.outstanding, timeout)
+
+    # --- as a service of the loop ---
+
+    def sockets(self) -> dict:
+        return {}
+
+    def pool_ready(self, now: float) -> None:
+        pass
+
+    def after_poll(self, events: dict[Any, int], now: float) -> None:
+        if self._wake_r in events:
+            self.finished(now)
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def stop(self) -> None:
+        pass
+
+    def draining(self) -> bool:
+        """Starts under way: the master hears of each before it exits."""
+        return self.outstanding > 0
+
+    def close(self) -> None:
+        pass
+
+    # --- the thread ---
 
     def _run(self) -> None:
         while True:

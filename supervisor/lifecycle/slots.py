@@ -65,17 +65,12 @@ class Workers:
         self.launching: set[bytes] = set()
         self.doomed: dict[bytes, int] = {}
         self.reaper = Reaper()
-        self.launcher = Launcher(config.pool.start_method, START_WINDOW)
+        self.launcher = Launcher(config.pool.start_method, START_WINDOW, self.on_launched)
         poller.register(self.launcher.fileno(), zmq.POLLIN)
 
     @property
     def degraded(self) -> bool:
         return self.backoff.failing() > 0
-
-    @property
-    def alive(self) -> bool:
-        """Is any worker process running or being started?"""
-        return bool(self.processes or self.launching)
 
     # --- starting ---
 

@@ -34,7 +34,8 @@ from supervisor.master.events import drain, guarded
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
-from supervisor.ops.operations import Operations
+from supervisor.master.watch import RunDirWatch
+from supervisor.ops.operations import Operations, StartupError
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
@@ -92,6 +93,8 @@ class Master:
                      self.config.pool.num_workers, self.config.pool.start_method,
                      self.config.listen)
             self._loop()
+        except StartupError:
+            raise  # one line for the command to print (exit 1), after the clean-up below
         except Exception:
             log.critical("the master loop failed; stopping the workers and exiting",
                          exc_info=True)
@@ -111,10 +114,9 @@ class Master:
         for sock in (self.frontend, self.backend, self.child_logs):
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = 0
-        self.backend.bind(self.config.worker_endpoint)
-        self.child_logs.bind(self.config.log_endpoint)
-        self.ops.guard(self.frontend)
-        self.frontend.bind(self.config.listen)
+        wire.bind(self.backend, self.config.worker_endpoint)
+        wire.bind(self.child_logs, self.config.log_endpoint)
+        self.ops.listen(self.frontend)
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)
         self.clients = Clients(self.frontend, self.pool, self.ops,
@@ -123,6 +125,7 @@ class Master:
     def _add_services(self) -> None:
         """The services beside the pool that this config asks for."""
         config = self.config
+        self.services += [self.workers.launcher, RunDirWatch(config.run_dir, self.poller, self)]
         if config.schedules:
             ticker = Ticker(config, self.pool, self.context, self.poller, self._dispatch,
                             self.ops.metrics.tick)
@@ -170,8 +173,6 @@ class Master:
                 drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
                 drain(self.backend, self._on_worker)
-            if self.workers.launcher.fileno() in events:
-                guarded("worker starts", self.workers.on_launched, time.monotonic())
             for fd in events:  # after the replies a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
@@ -187,7 +188,7 @@ class Master:
                 guarded(service.name, service.after_poll, events, time.monotonic())
             guarded("timers", self._on_timers, time.monotonic())
             guarded("operations", self.ops.after_poll, events, time.monotonic())
-            if self.stopping and not self.workers.alive and \
+            if self.stopping and not self.workers.processes and \
                     not any(service.draining() for service in self.services):
                 drain(self.child_logs, self.logs.child_line)
                 self._refuse_queued(NotRunning, "the master stopped")
@@ -345,7 +346,7 @@ class Master:
             self._reply_error(worker.request, WorkerLost,
                               f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
                               "while running this request")
-        if self.stopping and not self.workers.alive:
+        if self.stopping and not self.workers.processes:
             self._refuse_queued(NotRunning, "the master stopped")
 
     # --- signals and the public verbs they call ---

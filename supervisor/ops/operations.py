@@ -17,21 +17,20 @@ from typing import Any, Protocol
 
 import zmq
 
-from supervisor import __version__
-from supervisor.config import Config
+from supervisor import __version__, wire
+from supervisor.config import MAX_WORKERS, Config
 from supervisor.lifecycle.slots import Workers
 from supervisor.ops import access
 from supervisor.ops.control import CommandError, ControlServer
 from supervisor.ops.metrics import Metrics, WorkerView
 from supervisor.ops.notify import START_SOCKET_ENV, Notifier, Watchdog
-from supervisor.ops.snapshot import CpuSampler, pool_counts, summary, worker_rows
+from supervisor.ops.snapshot import CpuSampler, pool_counts, shown, summary, worker_rows
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.states import UP
 
 log = logging.getLogger("supervisor.operations")
 
 STATUS_EVERY = 1.0
-MAX_WORKERS = 1024
 
 
 class StartupError(Exception):
@@ -69,6 +68,7 @@ class Operations:
         self.metrics = Metrics(master.config.metrics_address, self._worker_views,
                                lambda: len(master.pool.queue))
         self.sampler = CpuSampler()
+        self.stuck_after = master.config.pool.supervisor.stuck_after
         self.control: ControlServer | None = None
         self.status_sources: dict[str, Callable[[], Any]] = {}
         self.announced_ready = False
@@ -93,10 +93,15 @@ class Operations:
             raise StartupError(f"metrics.address {self.metrics.address!r}: {exc}") from None
         self.notifier.status("starting")
 
-    def guard(self, sock: zmq.Socket) -> None:
-        """Before the listen socket binds: refuse tcp peers outside `server.allow` (Tars allow)."""
-        access.guard(self.master.context, sock, self.master.config.listen,
-                     self.master.config.allow)
+    def listen(self, sock: zmq.Socket) -> None:
+        """Bind the listen socket, refusing tcp peers outside `server.allow` (Tars allow);
+        an address that cannot be bound is a StartupError of one line."""
+        listen = self.master.config.listen
+        access.guard(self.master.context, sock, listen, self.master.config.allow)
+        try:
+            wire.bind(sock, listen)
+        except zmq.ZMQError as exc:
+            raise StartupError(f"server.listen {listen}: cannot listen there: {exc}") from None
 
     def close(self) -> None:
         if not self.announced_stopping:
@@ -181,20 +186,24 @@ class Operations:
         master = self.master
         if master.stopping:
             return "stopping"
-        if master.workers.degraded:
+        if master.workers.degraded or self._counts()["stuck"]:
             return "degraded"
         if not master.ready_announced:
             return "starting"
         return "reloading" if self.reload_at is not None else "running"
 
     def _summary(self) -> str:
-        return summary(self.state(), self.master.workers.size, pool_counts(self.master.pool),
+        return summary(self.state(), self.master.workers.size, self._counts(),
                        len(self.master.pool.queue))
+
+    def _counts(self) -> dict[str, int]:
+        """Workers by the state operators see (`stuck` included)."""
+        return pool_counts(self.master.pool, time.monotonic(), self.stuck_after)
 
     def _worker_views(self) -> list[WorkerView]:
         """Called from the metrics thread: one atomic copy of the pool's workers."""
-        workers = list(self.master.pool.workers.values())
-        return [WorkerView(w.id, w.pid, w.state.shown) for w in workers]
+        workers, now = list(self.master.pool.workers.values()), time.monotonic()
+        return [WorkerView(w.id, w.pid, shown(w, now, self.stuck_after)) for w in workers]
 
     # --- control commands ---
 
@@ -215,7 +224,7 @@ class Operations:
             "healthy": state in ("running", "reloading"), "config": master.config.path,
             "started": self.started_wall, "uptime": round(time.monotonic() - self.started, 3),
             "pool": {"size": master.workers.size, "processes": len(master.workers.processes),
-                     **pool_counts(master.pool), "degraded": master.workers.degraded,
+                     **self._counts(), "degraded": master.workers.degraded,
                      "last_failure": master.workers.last_failure or None},
             "queue": len(master.pool.queue), "requests": outcomes,
             "restarts": dict(metrics.restarts), "schedules": schedules,
@@ -230,7 +239,8 @@ class Operations:
     def cmd_workers(self, args: dict[str, Any]) -> dict[str, Any]:
         processes = self.master.workers.processes
         pids = {ident: process.pid for ident, process in processes.items()}
-        rows = worker_rows(self.master.pool, pids, self.sampler, time.monotonic())
+        rows = worker_rows(self.master.pool, pids, self.sampler, time.monotonic(),
+                           self.stuck_after)
         return {"workers": rows, "size": self.master.workers.size}
 
     def cmd_reset(self, args: dict[str, Any]) -> dict[str, Any]:

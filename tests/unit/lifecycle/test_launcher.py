@@ -22,7 +22,7 @@ def _collect(starts: Launcher) -> dict[bytes, object]:
 
 
 def test_starts_run_in_order_and_report_their_process(started):
-    starts = Launcher("fork", window=10)
+    starts = Launcher("fork", 10, print)
     for name in ("a", "b", "c"):
         starts.submit(name.encode(), print, (), name)
     assert _collect(starts) == {b"a": "a", b"b": "b", b"c": "c"}
@@ -30,7 +30,7 @@ def test_starts_run_in_order_and_report_their_process(started):
 
 
 def test_at_most_window_starts_run_until_one_is_released(started):
-    starts = Launcher("fork", window=1)
+    starts = Launcher("fork", 1, print)
     starts.submit(b"a", print, (), "a")
     starts.submit(b"b", print, (), "b")
     assert not starts.wait(0.2) and started == ["a"]
@@ -39,7 +39,7 @@ def test_at_most_window_starts_run_until_one_is_released(started):
 
 
 def test_a_start_cancelled_while_waiting_never_happens(started):
-    starts = Launcher("fork", window=1)
+    starts = Launcher("fork", 1, print)
     starts.submit(b"a", print, (), "a")
     starts.submit(b"b", print, (), "b")
     assert starts.cancel(b"b")
@@ -54,7 +54,7 @@ def test_a_failed_start_reports_its_error_and_frees_the_window(monkeypatch):
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(launcher, "start_child", fail)
-    starts = Launcher("fork", window=1)
+    starts = Launcher("fork", 1, print)
     starts.submit(b"a", print, (), "a")
     starts.submit(b"b", print, (), "b")
     assert starts.wait(5.0)
