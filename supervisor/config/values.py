@@ -56,10 +56,10 @@ Convert = Callable[[Any], Any]
 
 def integer(minimum: int = 0, maximum: int | None = None) -> Convert:
     def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or \
-                (maximum is not None and value > maximum):
-            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-            raise ValueError(f"expected an integer {bound}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"expected an integer <= {maximum}, got {value!r}")
         return value
 
     return convert

@@ -121,8 +121,8 @@ class RunDirWatch:
         for mask, name in _events(data):
             if mask & (_IN_DELETE_SELF | _IN_MOVE_SELF):
                 return f"run_dir {self.directory} was removed"
-            if ours(name):
-                return f"{self.directory / name} was removed"
+            if ours(name) and not os.path.lexists(self.directory / name):
+                return f"{self.directory / name} was removed"  # not re-made by one of our binds
         return None
 
     def _look(self) -> str | None:
