@@ -190,6 +190,7 @@ def children(monkeypatch) -> Children:
     fake = Children()
     monkeypatch.setattr(launcher, "start_child", fake.start)
     monkeypatch.setattr(slots, "Reaper", FakeReaper)
+    monkeypatch.setattr(slots, "watch_exit", lambda process: os.dup(process.sentinel))
     monkeypatch.setattr(slots, "START_WINDOW", 1024)  # fakes never tell the launcher "ready"
     monkeypatch.setattr(os, "kill", fake.kill)
     monkeypatch.setattr(os, "killpg", fake.killpg)

@@ -42,6 +42,12 @@ MIN_HEALTHY_LIFETIME = 1.0
 START_WINDOW = max(2, os.cpu_count() or 1)
 
 
+def watch_exit(process: Any) -> int:
+    """An fd readable once `process` has exited: a pidfd. multiprocessing's sentinel is a pipe
+    that a handler's forked child inherits (fork and spawn methods) and keeps open."""
+    return os.pidfd_open(process.pid)
+
+
 class Workers:
     def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller,
                  count_restart: Callable[[str], None]) -> None:
@@ -53,6 +59,7 @@ class Workers:
         self.size = config.pool.num_workers
         self.processes: dict[bytes, Any] = {}
         self.sentinels: dict[int, bytes] = {}
+        self.exit_fds: dict[bytes, int] = {}
         self.slots: dict[int, bytes] = {}
         self.pending: dict[int, float] = {}
         self.outgoing: dict[int, set[bytes]] = {}
@@ -103,8 +110,9 @@ class Workers:
             if worker is not None:
                 worker.started = now  # when its process began, not when it was asked for
             self.processes[ident] = process
-            self.sentinels[process.sentinel] = ident
-            self.poller.register(process.sentinel, zmq.POLLIN)
+            fd = self.exit_fds[ident] = watch_exit(process)
+            self.sentinels[fd] = ident
+            self.poller.register(fd, zmq.POLLIN)
             self.reaper.watch(process.pid)
             log.debug("started worker %s (pid %d)", ident.decode(), process.pid)
             if signum is not None:
@@ -122,8 +130,8 @@ class Workers:
 
     def exited(self, ident: bytes) -> bool:
         """Has `ident`'s process ended, though its exit is not handled yet? (one poll(2))"""
-        process = self.processes.get(ident)
-        return process is not None and bool(select.select([process.sentinel], [], [], 0)[0])
+        fd = self.exit_fds.get(ident)
+        return fd is not None and bool(select.select([fd], [], [], 0)[0])
 
     def next_start(self) -> float | None:
         return min(self.pending.values()) if self.pending else None
@@ -161,12 +169,15 @@ class Workers:
     # --- exits ---
 
     def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
-        """Reap a process whose sentinel fired; schedule its slot's restart if still wanted."""
-        process = self.processes.pop(ident)
-        self.poller.unregister(process.sentinel)
-        del self.sentinels[process.sentinel]
-        process.join(1.0)
-        code = process.exitcode
+        """Reap a process that exited; schedule its slot's restart if still wanted."""
+        process, fd = self.processes.pop(ident), self.exit_fds.pop(ident)
+        self.poller.unregister(fd)
+        del self.sentinels[fd]
+        os.close(fd)
+        code = process.exitcode  # waitpid(2) for a child of ours: it has exited
+        if code is None:  # a forkserver's child: the forkserver sends its code
+            process.join(1.0)
+            code = process.exitcode
         self._kill_group(process.pid)
         self.launcher.release(ident)
         process.close()
