@@ -329,7 +329,7 @@ class Master:
             key, error = str(info["key"]), str(info["error"])
         except (wire.WireError, KeyError, TypeError, IndexError):
             key, error = "handlers", "a worker failed to load its handlers"
-        if self.stopping:
+        if self.stopping or ident not in self.pool.workers:  # or not a worker of ours
             return
         if not self.ready_announced:
             log.critical("%s: %s: %s", self.config.path, key, error)
