@@ -28,7 +28,7 @@ from supervisor.errors import (
 )
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
-from supervisor.master import rundir
+from supervisor.master import memory, rundir
 from supervisor.master.clients import Clients
 from supervisor.master.events import drain, guarded
 from supervisor.master.logs import Logs, log_handler_error
@@ -75,6 +75,7 @@ class Master:
 
     def run(self) -> int:
         set_title("supervisor: master")
+        memory.return_large_blocks()
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
         rundir.prepare(self.config)
         pidfile.acquire()
@@ -266,7 +267,7 @@ class Master:
         elif kind == wire.FATAL:
             self._on_fatal(ident, rest)
         else:
-            log.warning("unexpected message %r from worker %s", kind[:32], ident.decode())
+            log.warning("unexpected message %r from worker %r", kind[:32], ident[:64])
 
     def _on_reply(self, ident: bytes, status: bytes, body: bytes) -> None:
         outcome = self.pool.done(ident, time.monotonic())
@@ -300,8 +301,8 @@ class Master:
     def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
         try:
             pid = int(wire.load_json(rest[0])["pid"])
-        except (wire.WireError, ValueError, KeyError, TypeError, IndexError):
-            log.warning("malformed ready message from worker %s", ident.decode())
+        except (wire.WireError, ValueError, KeyError, TypeError, IndexError, OverflowError):
+            log.warning("malformed ready message from worker %r", ident[:64])
             return
         outcome = self.pool.ready(ident, pid, time.monotonic())
         if outcome is None:

@@ -251,8 +251,8 @@ class Operations:
 
     def cmd_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         immediate = args.get("immediate", False)
-        if not isinstance(immediate, bool):
-            raise CommandError("BadRequest", "immediate must be true or false")
+        if not isinstance(immediate, bool) or set(args) - {"immediate"}:
+            raise CommandError("BadRequest", 'expected {"immediate": true or false} or {}')
         log.info("%s stop requested on the control socket", "immediate" if immediate else
                  "graceful")
         self.master.stop(graceful=not immediate)
