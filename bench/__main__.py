@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench import idle, latency, recovery, startup, throughput, ticks
+from bench import idle, latency, recovery, stall, startup, throughput, ticks
 from bench.common import ROOT, Figure
 
 FAMILIES = {"throughput": throughput, "latency": latency, "ticks": ticks,
-            "recovery": recovery, "startup": startup, "idle": idle}
+            "recovery": recovery, "startup": startup, "idle": idle, "stall": stall}
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 
