@@ -19,3 +19,10 @@ def record_tick(payload: Payload) -> str:
     tick = payload.json()["tick"]
     _log.write(f"{tick} {payload.context['scheduledAt']!r} {arrival!r}\n")
     return "OK"
+
+
+def rpc_echo(request):
+    """The Centrifugo benchmark's RPC handler: the data back, as the typed result."""
+    from supervisor.centrifugo import RPCResult
+
+    return RPCResult(data=request.data)

@@ -7,12 +7,13 @@ import json
 import os
 import struct
 import time
+from typing import Any
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from supervisor import wire
-from supervisor.errors import ExecTimeout, NotRunning
+from supervisor.errors import ConnectionLost, ExecTimeout, NotRunning
 
 _ID = struct.Struct(">Q")
 
@@ -21,8 +22,9 @@ class Client:
     """A connection to a master's listen endpoint. One per thread: it is not thread-safe.
 
     Every call ends in a result or a typed error from `supervisor.errors`: the
-    master's answer, `ExecTimeout` when `timeout` passes, or `NotRunning` when no
-    master is there or the connection drops while waiting.
+    master's answer, `ExecTimeout` when `timeout` passes, `NotRunning` when no master
+    is there (the request was not sent), or `ConnectionLost` when the connection drops
+    after sending (the request may have run).
 
     A call first waits (up to `connect_timeout`) for a connection whose handshake
     succeeded, as ZMQ_IMMEDIATE would; that option itself is off because it drops
@@ -30,8 +32,18 @@ class Client:
     what a master does right after answering the last requests of a graceful stop.
     """
 
+    def __new__(cls, endpoint: str | list[str], **options: Any) -> Any:
+        """`Client([e1, e2, ...])` is a client with failover across several masters."""
+        if isinstance(endpoint, list | tuple):
+            from supervisor.failover import FailoverClient
+
+            return FailoverClient(cls, list(endpoint), **options)
+        return super().__new__(cls)
+
     def __init__(self, endpoint: str, *, context: zmq.Context | None = None,
-                 connect_timeout: float = 2.0) -> None:
+                 connect_timeout: float = 2.0, heartbeat: float | None = None) -> None:
+        """`heartbeat` (seconds): ping the master so a hung one drops the connection
+        after three missed intervals instead of leaving a request waiting."""
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
         self._context = context or zmq.Context.instance()
@@ -45,6 +57,9 @@ class Client:
         self._poller.register(self._sock, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
         self._ids = itertools.count(1)
+        if heartbeat:
+            self._sock.setsockopt(zmq.HEARTBEAT_IVL, int(heartbeat * 1000))
+            self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(heartbeat * 3000))
         self._sock.connect(endpoint)
 
     def exec(self, handler: str, body: bytes | str = b"", timeout: float | None = 60.0,
@@ -72,7 +87,8 @@ class Client:
                 # An answer that came in before the connection closed is still queued.
                 if (reply := self._take(req_id)) is not None:
                     return reply
-                raise NotRunning(f"the connection to {self.endpoint} dropped while waiting")
+                raise ConnectionLost(f"the connection to {self.endpoint} dropped while "
+                                     "waiting: the request may have run")
             if deadline is not None and time.monotonic() >= deadline:
                 raise ExecTimeout(f"no answer from {handler!r} within {timeout:g}s")
 
@@ -85,6 +101,12 @@ class Client:
                     return reply[2]
                 raise wire.decode_error(reply[2])
         return None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the handshake with the master has succeeded and the link is up."""
+        self._drain_monitor()
+        return self._connected
 
     def _await_connection(self) -> None:
         self._drain_monitor()

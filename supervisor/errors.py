@@ -35,6 +35,12 @@ class WorkerLost(SupervisorError):
     """The worker died while it was running this request."""
 
 
+class ConnectionLost(WorkerLost):
+    """The connection dropped after the request was sent: it may have run, or not."""
+
+    code = "ConnectionLost"
+
+
 class NotRunning(SupervisorError):
     """The master is stopping, or not there at all."""
 
@@ -51,6 +57,10 @@ class HandlerError(SupervisorError):
         self.type = type_name
         self.message = message
         self.worker_id = worker_id
+
+
+class StartupError(Exception):
+    """The master cannot start: an address it must listen on is taken (one line, its key)."""
 
 
 class ConfigError(Exception):

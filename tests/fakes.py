@@ -18,7 +18,7 @@ import pytest
 
 from supervisor import wire
 from supervisor.config import Config, LogConfig, Policy, PoolConfig
-from supervisor.lifecycle import launcher, slots
+from supervisor.lifecycle import launcher, processes
 from supervisor.lifecycle.slots import Workers
 from supervisor.master.clients import Clients
 from supervisor.master.loop import Master
@@ -189,9 +189,9 @@ class FakeReaper:
 def children(monkeypatch) -> Children:
     fake = Children()
     monkeypatch.setattr(launcher, "start_child", fake.start)
-    monkeypatch.setattr(slots, "Reaper", FakeReaper)
-    monkeypatch.setattr(slots, "watch_exit", lambda process: os.dup(process.sentinel))
-    monkeypatch.setattr(slots, "START_WINDOW", 1024)  # fakes never tell the launcher "ready"
+    monkeypatch.setattr(processes, "Reaper", FakeReaper)
+    monkeypatch.setattr(processes, "watch_exit", lambda process: os.dup(process.sentinel))
+    monkeypatch.setattr(processes, "START_WINDOW", 1024)  # fakes never tell the launcher "ready"
     monkeypatch.setattr(os, "kill", fake.kill)
     monkeypatch.setattr(os, "killpg", fake.killpg)
     return fake

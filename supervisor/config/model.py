@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.config import cluster
 from supervisor.config import values as v
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -38,6 +39,7 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    chdir: str | None = setting(None, v.optional(v.string))
     run_dir: str = setting("./run", v.string)
     listen: str | None = setting(None, v.optional(v.endpoint))
     log: LogConfig = subsection(LogConfig)
@@ -64,6 +66,7 @@ class PoolConfig:
     max_queue_size: int = setting(0, v.integer())
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
+    start_timeout: float = setting(60.0, v.duration(positive=True))
     start_method: str = setting("forkserver", v.choice(*START_METHODS))
     supervisor: Policy = subsection(Policy)
 
@@ -75,6 +78,8 @@ class ScheduleConfig:
     every: float | None = setting(None, v.optional(v.duration(positive=True)))
     cron: str | None = setting(None, v.optional(v.string))
     overlap: str = setting("skip", v.choice("skip", "allow"))
+    singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
+    anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class TickerConfig:
 
     interval: float = setting(1.0, v.duration(positive=True))
     handler: str = setting("tick", v.string)
+    singleton: bool = setting(False, v.boolean)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,13 @@ class MetricsSection:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it."""
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it;
+    `centrifugo` the section as read until the CLI checks it (`supervisor.centrifugo.settings`).
+
+    Relative paths are already resolved against `base_dir` (`server.chdir`, itself relative to
+    the config file's directory, which is the default); handler modules import from
+    `import_path`: `base_dir`, then the directory the command was started in.
+    """
 
     path: str
     run_dir: Path
@@ -119,6 +131,10 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    cluster: cluster.ClusterConfig | None = None
+    base_dir: Path = Path(".")
+    import_path: tuple[str, ...] = ()
+    centrifugo: Any = None
 
     @property
     def worker_endpoint(self) -> str:

@@ -4,18 +4,14 @@ A slot is a worker id (0..N-1); its process changes over time (crash, reset,
 recycle) but the id stays, so `SUPERVISOR_WORKER_ID` is reused by replacements.
 Which worker runs which request is not decided here but in `supervisor.pool`.
 
-Processes are started by the `Launcher` thread, never inside the loop: a worker
-is in the pool (starting) from the moment it is asked for, and its process is
-known once `on_launched` hears of it. Each worker leads its own process group,
-killed with the worker, so nothing a handler started outlives it.
+A worker is in the pool (starting) from the moment it is asked for; its process is
+started off the loop and known once `on_launched` hears of it (see
+`supervisor.lifecycle.processes`, which also kills what a handler started).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import select
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -25,11 +21,13 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.lifecycle.launcher import Launcher
-from supervisor.lifecycle.reaper import Reaper
+from supervisor.config.values import counted
+from supervisor.lifecycle.processes import Processes
+from supervisor.lifecycle.spawn import exit_text
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
-from supervisor.pool.recycling import job_limits, soft_reason
+from supervisor.pool.recycling import job_limits, soft_reason, start_deadline
+from supervisor.worker.diagnostics import stacks_path
 from supervisor.worker.main import WorkerSpec
 from supervisor.worker.main import main as worker_main
 
@@ -38,28 +36,21 @@ log = logging.getLogger("supervisor.workers")
 # A worker that exits by itself sooner than this after becoming ready counts as failing
 # to start; one killed by a signal is replaced at once.
 MIN_HEALTHY_LIFETIME = 1.0
-# Workers that start at once: a hundred starting together starve the master of CPU.
-START_WINDOW = max(2, os.cpu_count() or 1)
-
-
-def watch_exit(process: Any) -> int:
-    """An fd readable once `process` has exited: a pidfd. multiprocessing's sentinel is a pipe
-    that a handler's forked child inherits (fork and spawn methods) and keeps open."""
-    return os.pidfd_open(process.pid)
 
 
 class Workers:
     def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller,
-                 count_restart: Callable[[str], None]) -> None:
-        """`count_restart(reason)` is told why each replacement starts (for metrics)."""
+                 count_restart: Callable[[str, str], None]) -> None:
+        """`count_restart(reason, detail)` is told why each replacement starts (for metrics)."""
         self.config = config
         self.pool = pool
         self.backend = backend
         self.poller = poller
         self.size = config.pool.num_workers
-        self.processes: dict[bytes, Any] = {}
-        self.sentinels: dict[int, bytes] = {}
-        self.exit_fds: dict[bytes, int] = {}
+        self.procs = Processes(config.pool.start_method, poller, self.on_launched)
+        self.processes = self.procs.by_ident
+        self.sentinels = self.procs.sentinels
+        self.launcher = self.procs.launcher
         self.slots: dict[int, bytes] = {}
         self.pending: dict[int, float] = {}
         self.outgoing: dict[int, set[bytes]] = {}
@@ -68,12 +59,8 @@ class Workers:
         self.startup = 0.1
         self.last_failure = ""
         self.sequence = 0
+        self.overdue: set[bytes] = set()
         self.closing = False
-        self.launching: set[bytes] = set()
-        self.doomed: dict[bytes, int] = {}
-        self.reaper = Reaper()
-        self.launcher = Launcher(config.pool.start_method, START_WINDOW, self.on_launched)
-        poller.register(self.launcher.fileno(), zmq.POLLIN)
 
     @property
     def degraded(self) -> bool:
@@ -90,33 +77,24 @@ class Workers:
         ident = f"{worker_id}.{self.sequence}".encode()
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
-                          os.getcwd())
+                          str(self.config.base_dir), self.config.import_path,
+                          stacks_path(self.config.run_dir, ident))
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
-        self.launching.add(ident)
-        self.launcher.submit(ident, worker_main, (spec,), f"worker-{worker_id}")
+        self.procs.start(ident, worker_main, (spec,), f"worker-{worker_id}")
         self.slots[worker_id] = ident
         return ident
 
     def on_launched(self, now: float) -> None:
         """The launcher finished starts: watch each new process, or retry a start that failed."""
-        for launched in self.launcher.collect():
+        for launched in self.procs.launched():
             ident, process = launched.ident, launched.process
-            self.launching.discard(ident)
-            signum = self.doomed.pop(ident, None)
             if process is None:
                 self._not_started(ident, launched.error, now)
                 continue
             worker = self.pool.workers.get(ident)
             if worker is not None:
                 worker.started = now  # when its process began, not when it was asked for
-            self.processes[ident] = process
-            fd = self.exit_fds[ident] = watch_exit(process)
-            self.sentinels[fd] = ident
-            self.poller.register(fd, zmq.POLLIN)
-            self.reaper.watch(process.pid)
             log.debug("started worker %s (pid %d)", ident.decode(), process.pid)
-            if signum is not None:
-                self._signal(ident, signum)
 
     def _not_started(self, ident: bytes, error: str | None, now: float) -> None:
         """A start was cancelled (the worker was retired first) or failed: no process."""
@@ -129,18 +107,37 @@ class Workers:
             self._failed(worker, None, now)
 
     def exited(self, ident: bytes) -> bool:
-        """Has `ident`'s process ended, though its exit is not handled yet? (one poll(2))"""
-        fd = self.exit_fds.get(ident)
-        return fd is not None and bool(select.select([fd], [], [], 0)[0])
+        """Has `ident`'s process ended, though its exit is not handled yet?"""
+        return self.procs.exited(ident)
 
     def next_start(self) -> float | None:
-        return min(self.pending.values()) if self.pending else None
+        """When a start is due: a slot's (re)start, or a start that overruns start_timeout."""
+        limit = self.config.pool.start_timeout
+        due = [*self.pending.values(),
+               *(start_deadline(w, limit) for i, w in self.pool.workers.items()
+                 if i not in self.overdue and i not in self.procs.launching)]
+        return min((d for d in due if d is not None), default=None)
 
     def start_due(self, now: float) -> None:
         for worker_id, due in list(self.pending.items()):
             if due <= now:
                 del self.pending[worker_id]
                 self._spawn(worker_id, now)
+        self._cut_off_slow_starts(now)
+
+    def _cut_off_slow_starts(self, now: float) -> None:
+        """pool.start_timeout: a worker still loading its handlers is killed and retried."""
+        limit = self.config.pool.start_timeout
+        for ident, worker in list(self.pool.workers.items()):
+            due = start_deadline(worker, limit)
+            if due is None or now < due or ident in self.overdue or ident in self.procs.launching:
+                continue
+            self.overdue.add(ident)
+            self.last_failure = (f"did not become ready within pool.start_timeout {limit:g}s "
+                                 "(stuck importing its handlers?)")
+            log.warning("worker %d (pid %s) %s; killing it", worker.id,
+                        self.processes[ident].pid, self.last_failure)
+            self.kill(ident)
 
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
@@ -156,6 +153,12 @@ class Workers:
                 if self.pool.retire(old):
                     self.stop(old)
 
+    def issued(self, ident: bytes) -> bool:
+        """Is `ident` one this master gave a worker, now or before? (A FATAL may come after
+        its worker's exit was handled.)"""
+        slot, _, sequence = ident.partition(b".")
+        return slot.isdigit() and sequence.isdigit() and 0 < int(sequence) <= self.sequence
+
     def on_fatal(self, ident: bytes, message: str) -> None:
         """A worker could not load its handlers; the operator hears each new reason once.
 
@@ -170,17 +173,8 @@ class Workers:
 
     def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
         """Reap a process that exited; schedule its slot's restart if still wanted."""
-        process, fd = self.processes.pop(ident), self.exit_fds.pop(ident)
-        self.poller.unregister(fd)
-        del self.sentinels[fd]
-        os.close(fd)
-        code = process.exitcode  # waitpid(2) for a child of ours: it has exited
-        if code is None:  # a forkserver's child: the forkserver sends its code
-            process.join(1.0)
-            code = process.exitcode
-        self._kill_group(process.pid)
-        self.launcher.release(ident)
-        process.close()
+        code = self.procs.reap(ident)
+        self.overdue.discard(ident)
         worker = self.pool.remove(ident)
         if worker is None:
             return None, code
@@ -191,23 +185,24 @@ class Workers:
         if not restart:
             return worker, code
         if worker.state is State.STOPPING:
-            self._count("killed")
+            self._count("killed", f"worker {worker.id} (pid {worker.pid}) {exit_text(code)}")
             self.pending[worker.id] = now
         elif worker.pid is None or (code is not None and code >= 0
                                     and now - worker.ready_at < MIN_HEALTHY_LIFETIME):
             self._failed(worker, code, now)
         else:
-            log.warning("worker %d (pid %s) exited unexpectedly with code %s; restarting",
-                        worker.id, worker.pid, code)
-            self._count("crashed")
+            detail = f"worker {worker.id} (pid {worker.pid}) {exit_text(code)}"
+            log.warning("worker %d (pid %s) exited unexpectedly (%s); restarting",
+                        worker.id, worker.pid, exit_text(code))
+            self._count("crashed", detail)
             self.pending[worker.id] = now
         return worker, code
 
     def _failed(self, worker: Worker, code: Any, now: float) -> None:
         was_degraded = self.degraded
         delay = self.backoff.failed(worker.id)
-        self._count("failed_start")
-        reason = self.last_failure or f"exit code {code}"
+        reason = self.last_failure or exit_text(code)
+        self._count("failed_start", f"worker {worker.id}: {reason}")
         if not was_degraded:
             log.error("pool degraded: worker %d fails at start (%s); retrying with backoff up to "
                       "%gs", worker.id, reason, self.backoff.cap)
@@ -222,7 +217,7 @@ class Workers:
             self.backend.send(ident, zmq.SNDMORE)
             self.backend.send(wire.STOP)
         except zmq.ZMQError:
-            self._signal(ident, signal.SIGTERM)
+            self.procs.signal(ident, signal.SIGTERM)
 
     def stop_idle(self) -> None:
         """Start a graceful stop: idle workers go now, busy ones after the queue drains."""
@@ -231,7 +226,7 @@ class Workers:
         for ident, worker in list(self.pool.workers.items()):
             if worker.state in (State.STARTING, State.WARMING):
                 self.pool.retire(ident)
-                self._signal(ident, signal.SIGTERM)
+                self.procs.signal(ident, signal.SIGTERM)
             elif worker.state in (State.READY, State.STANDBY) and not self.pool.queue and \
                     self.pool.retire(ident):
                 self.stop(ident)
@@ -240,43 +235,18 @@ class Workers:
         """Kill a worker and its process group; it leaves the pool's rotation first, so a
         READY message already on its way cannot hand it a request."""
         self.pool.retire(ident)
-        self._signal(ident, signal.SIGKILL)
+        self.procs.signal(ident, signal.SIGKILL)
 
     def kill_all(self) -> None:
         self.closing = True
         self.pending.clear()
-        for ident in [*self.processes, *self.launching]:
+        for ident in [*self.processes, *self.procs.launching]:
             self.kill(ident)
 
     def close(self, wait: float = 2.0) -> None:
         """The master exits: kill every worker, those still being started too, and reap them."""
         self.kill_all()
-        if self.launching and self.launcher.wait(5.0):
-            self.on_launched(0.0)
-        for process in list(self.processes.values()):
-            process.join(wait)
-            self._kill_group(process.pid)
-        self.reaper.close()
-
-    def _signal(self, ident: bytes, signum: int) -> None:
-        """Signal a worker; one still being started gets it once started, or is not started."""
-        process = self.processes.get(ident)
-        if process is None:
-            if ident in self.launching:
-                if self.doomed.get(ident) != signal.SIGKILL:
-                    self.doomed[ident] = signum
-                self.launcher.cancel(ident)
-            return
-        if signum == signal.SIGKILL:
-            self._kill_group(process.pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signum)
-
-    def _kill_group(self, pid: int) -> None:
-        """Kill worker `pid`'s process group: whatever its handlers started goes with it."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        self.reaper.forget(pid)
+        self.procs.close(wait)
 
     # --- replacement ---
 
@@ -291,7 +261,8 @@ class Workers:
             return
         worker = self.pool.workers[ident]
         log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
-        self._count("reset" if reason == "reset" else "recycled")
+        self._count("reset" if reason == "reset" else "recycled",
+                    f"worker {worker.id} (pid {worker.pid}): {reason}")
         self.pending.pop(worker.id, None)
         if not standby:
             self.outgoing.setdefault(worker.id, set()).add(ident)
@@ -359,7 +330,7 @@ class Workers:
 
     def reset(self, now: float) -> None:
         """Replace every worker: each new one takes over before the old one is retired."""
-        log.info("reset: replacing %d workers", len(self.slots))
+        log.info("reset: replacing %s", counted(len(self.slots), "worker"))
         for worker_id in list(self.slots):
             self._cancel_standby(worker_id)
         for worker_id, ident in list(self.slots.items()):
@@ -368,7 +339,7 @@ class Workers:
                 self.replace(ident, now, "reset")
                 continue
             if worker is not None and worker.state is State.STARTING and \
-                    ident in self.launcher.queued:
+                    self.procs.waiting(ident):
                 continue  # not started yet: it will load the handlers as they are now
             if worker is not None:
                 self.kill(ident)

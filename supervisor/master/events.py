@@ -8,6 +8,8 @@ from typing import Any
 
 import zmq
 
+from supervisor.errors import StartupError
+
 log = logging.getLogger("supervisor.master")
 
 DRAIN_BATCH = 1000
@@ -20,6 +22,15 @@ def guarded(what: str, handle: Callable[..., Any], *args: Any) -> None:
         handle(*args)
     except Exception:
         log.exception("failed while handling %s; the master keeps running", what)
+
+
+def failed(exc: Exception) -> None:
+    """The loop cannot go on: a StartupError is one line (it names its config key), anything
+    else comes with its traceback."""
+    if isinstance(exc, StartupError):
+        log.critical("%s", exc)
+    else:
+        log.critical("the master loop failed; stopping the workers and exiting", exc_info=exc)
 
 
 def drain(sock: zmq.Socket, handle: Callable[[list[bytes]], Any]) -> None:

@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import stat
 import sys
 import time
 
@@ -22,6 +23,8 @@ from supervisor.worker.capture import MAX_RECORD, cut_message
 
 CHILD_LOGGER = "supervisor.child"
 LOG_MODE = 0o640
+LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+"""A log file is appended to, never through a symbolic link."""
 _KINDS = {b"out": "stdout", b"err": "stderr"}
 
 
@@ -83,8 +86,7 @@ class _QuietErrors:
 class _QuietFileHandler(_QuietErrors, logging.FileHandler):
     def _open(self):
         """Append without following a symbolic link, creating the file with LOG_MODE."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        return open(os.open(self.baseFilename, flags, LOG_MODE), self.mode,
+        return open(os.open(self.baseFilename, LOG_FLAGS, LOG_MODE), self.mode,
                     encoding=self.encoding, errors=self.errors)
 
 
@@ -161,7 +163,22 @@ class Logs:
         if not self.config.file:
             return _QuietStreamHandler(sys.stderr)
         os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
+        mode = self._open_mode()
+        if mode is not None and not os.path.lexists(self.config.file):
+            fd = os.open(self.config.file, LOG_FLAGS, mode)
+            os.fchmod(fd, mode)  # whatever the umask says
+            os.close(fd)
         return _QuietFileHandler(self.config.file, encoding="utf-8")
+
+    def _open_mode(self) -> int | None:
+        """The permissions of the file logged to until now (logrotate may have moved it):
+        a file made by a reopen gets the same, not the umask's."""
+        if not isinstance(self.handler, logging.FileHandler) or self.handler.stream is None:
+            return None
+        try:
+            return stat.S_IMODE(os.fstat(self.handler.stream.fileno()).st_mode)
+        except (OSError, ValueError):
+            return None
 
     def child_line(self, frames: list[bytes]) -> None:
         """Log one line a child forwarded: [tag, pid, kind, data]."""

@@ -17,6 +17,7 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
+from supervisor.config.values import counted
 from supervisor.errors import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -24,23 +25,22 @@ from supervisor.errors import (
     ExecTimeout,
     NoFreeWorkers,
     NotRunning,
+    StartupError,
     WorkerLost,
 )
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
-from supervisor.master import memory, rundir
+from supervisor.lifecycle.spawn import exit_text
+from supervisor.master import memory, rundir, services
 from supervisor.master.clients import Clients
-from supervisor.master.events import drain, guarded
+from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs, log_handler_error
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
-from supervisor.master.watch import RunDirWatch
-from supervisor.ops.operations import Operations, StartupError
+from supervisor.ops.operations import Operations, bind
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
-from supervisor.scheduling.dispatcher import Ticker
-from supervisor.tars.liveness import Liveness
 from supervisor.worker.child import set_title
 
 log = logging.getLogger("supervisor.master")
@@ -58,11 +58,8 @@ class Master:
         self.stop_deadline: float | None = None
         self.exit_code = EXIT_OK
         self.ready_announced = False
-        limits = config.pool.supervisor
-        self.exec_ttl = limits.exec_ttl
-        self.max_jobs = config.pool.max_jobs
-        self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
         self.next_watch: float | None = None
+        self.apply_limits()
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
@@ -83,22 +80,21 @@ class Master:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
                                    self.ops.metrics.restart)
-            self._add_services()
+            services.add_all(self)
             self.ops.start()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
             self.workers.start_all(time.monotonic())
-            if self.watching:
-                self.next_watch = time.monotonic() + self.config.pool.supervisor.watch_tick
-            log.info("master %d starting %d workers (%s) on %s", os.getpid(),
-                     self.config.pool.num_workers, self.config.pool.start_method,
-                     self.config.listen)
+            self.apply_limits()
+            log.info("master %d starting %s (%s) on %s", os.getpid(),
+                     counted(self.config.pool.num_workers, "worker"),
+                     self.config.pool.start_method, self.config.listen)
             self._loop()
         except StartupError:
-            raise  # one line for the command to print (exit 1), after the clean-up below
-        except Exception:
-            log.critical("the master loop failed; stopping the workers and exiting",
-                         exc_info=True)
+            self.exit_code = EXIT_FAILURE
+            raise
+        except Exception as exc:
+            failed(exc)
             self.exit_code = EXIT_FAILURE
         finally:
             self._reap_all()
@@ -115,36 +111,22 @@ class Master:
         for sock in (self.frontend, self.backend, self.child_logs):
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = 0
-        wire.bind(self.backend, self.config.worker_endpoint)
-        wire.bind(self.child_logs, self.config.log_endpoint)
-        self.ops.listen(self.frontend)
+        bind(self.backend, self.config.worker_endpoint, "server.run_dir")
+        bind(self.child_logs, self.config.log_endpoint, "server.run_dir")
+        self.ops.guard(self.frontend)
+        bind(self.frontend, self.config.listen, "server.listen")
         for sock in (self.frontend, self.backend, self.child_logs):
             self.poller.register(sock, zmq.POLLIN)
         self.clients = Clients(self.frontend, self.pool, self.ops,
                                {name.encode() for name in self.config.handlers}, self._dispatch)
 
-    def _add_services(self) -> None:
-        """The services beside the pool that this config asks for."""
-        config = self.config
-        self.services += [self.workers.launcher, RunDirWatch(config.run_dir, self.poller, self)]
-        if config.schedules:
-            ticker = Ticker(config, self.pool, self.context, self.poller, self._dispatch,
-                            self.ops.metrics.tick)
-            self.ops.add_status("schedules", ticker.snapshot)
-            self.services.append(ticker)
-        if config.keepalive_enabled and config.tars:
-            liveness = Liveness(config, self.poller, self._alive, self.ops.metrics.keepalive)
-            self.ops.add_command("keepalive", liveness.command)
-            self.ops.add_status("keepalive", liveness.status)
-            self.services.append(liveness)
-        for service in self.services:
-            for sock, handle in service.sockets().items():
-                self.service_sockets[sock] = handle
-                self.poller.register(sock, zmq.POLLIN)
-
-    def _alive(self) -> int:
-        """Workers serving, as the keepalive probe reports them: none while stopping."""
-        return 0 if self.stopping else self.pool.count(*UP)
+    def apply_limits(self) -> None:
+        """Take the pool's limits from the config (at start, and again on a reload)."""
+        limits = self.config.pool.supervisor
+        self.exec_ttl = limits.exec_ttl
+        self.max_jobs = self.config.pool.max_jobs
+        self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
+        self.next_watch = time.monotonic() + limits.watch_tick if self.watching else None
 
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
@@ -228,11 +210,10 @@ class Master:
             if deadline is None or now < deadline:
                 continue
             request = self.pool.abandon(worker.ident)
-            log.warning("worker %d (pid %s) ran %r past exec_ttl %gs; killing it", worker.id,
-                        worker.pid, request.handler.decode("utf-8", "replace"), self.exec_ttl)
             self._reply_error(request, ExecTimeout,
                               f"the handler ran longer than exec_ttl {self.exec_ttl:g}s")
-            self.workers.kill(worker.ident)
+            self.ops.hung(worker, request, self.exec_ttl, now,
+                          lambda ident=worker.ident: self.workers.kill(ident))
 
     # --- requests on their way to workers ---
 
@@ -320,7 +301,7 @@ class Master:
         if not self.ready_announced and self.pool.count(*UP) >= \
                 self.config.pool.num_workers:
             self.ready_announced = True
-            log.info("pool ready: %d workers", self.config.pool.num_workers)
+            log.info("pool ready: %s", counted(self.config.pool.num_workers, "worker"))
             for service in self.services:
                 service.pool_ready(time.monotonic())
 
@@ -328,12 +309,13 @@ class Master:
         try:
             info = wire.load_json(rest[0])
             key, error = str(info["key"]), str(info["error"])
-        except (wire.WireError, KeyError, TypeError, IndexError):
-            key, error = "handlers", "a worker failed to load its handlers"
-        if self.stopping or ident not in self.pool.workers:  # or not a worker of ours
+            trace = str(info.get("traceback") or "")
+        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError):
+            key, error, trace = "handlers", "a worker failed to load its handlers", ""
+        if self.stopping or not self.workers.issued(ident):  # not from a worker of ours
             return
         if not self.ready_announced:
-            log.critical("%s: %s: %s", self.config.path, key, error)
+            log.critical("%s: %s: %s%s", self.config.path, key, error, trace and "\n" + trace)
             self.exit_code = EXIT_CONFIG
             self.stop(graceful=False)
         else:
@@ -341,11 +323,12 @@ class Master:
 
     def _on_exit(self, ident: bytes) -> None:
         worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
+        self.ops.stacks.forget(ident)
         if worker is not None and not self.stopping:
             self._send_handed(self.workers.activate_standby(worker.id, time.monotonic()))
         if worker is not None and worker.request is not None:
             self._reply_error(worker.request, WorkerLost,
-                              f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
+                              f"worker {worker.id} (pid {worker.pid}) {exit_text(code)} "
                               "while running this request")
         if self.stopping and not self.workers.processes:
             self._refuse_queued(NotRunning, "the master stopped")
@@ -369,15 +352,27 @@ class Master:
             self._refuse_queued(NotRunning, "the master stopped immediately")
             return
         self.stop_deadline = time.monotonic() + self.config.pool.destroy_timeout
-        log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs)",
-                 len(self.pool.busy()), len(self.pool.queue), self.config.pool.destroy_timeout)
+        log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs; "
+                 "Ctrl-C or SIGINT again stops at once)", len(self.pool.busy()),
+                 len(self.pool.queue), self.config.pool.destroy_timeout)
         self.workers.stop_idle()
+
+    def interrupt(self) -> None:
+        """Ctrl-C: a graceful stop; a second one while it drains stops at once."""
+        if self.stopping:
+            log.warning("interrupted again: stopping at once, killing %s",
+                        counted(len(self.workers.processes), "worker"))
+        self.stop(graceful=not self.stopping)
 
     def reset(self) -> None:
         """Replace every worker; each new one takes over before its predecessor retires."""
         if not self.stopping:
             self.ops.reloading()
             self.workers.reset(time.monotonic())
+
+    def reload(self) -> None:
+        """Re-read the config and apply it through a reset (see `supervisor.master.reload`)."""
+        self.reloader.begin()
 
     def scale(self, delta: int) -> None:
         """Grow or shrink the pool by `delta` workers (never below one)."""
@@ -392,8 +387,8 @@ class Master:
         self.logs.reopen()
 
     _SIGNAL_VERBS = {
-        "TERM": lambda m: m.stop(graceful=True), "INT": lambda m: m.stop(graceful=True),
-        "QUIT": lambda m: m.stop(graceful=False), "HUP": lambda m: m.reset(),
+        "TERM": lambda m: m.stop(graceful=True), "INT": lambda m: m.interrupt(),
+        "QUIT": lambda m: m.stop(graceful=False), "HUP": lambda m: m.reload(),
         "TTIN": lambda m: m.scale(+1), "TTOU": lambda m: m.scale(-1),
         "USR1": lambda m: m.reopen_logs(),
     }

@@ -16,6 +16,7 @@ from supervisor import wire
 from supervisor.payload import Payload, encode_result
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, lead_process_group, set_title
+from supervisor.worker.diagnostics import enable_stack_dumps
 from supervisor.worker.handlers import HandlerLoadError, build
 
 
@@ -31,6 +32,8 @@ class WorkerSpec:
     interceptors: dict[str, list[str]]
     log_level: str
     cwd: str
+    import_path: tuple[str, ...] = ()
+    stacks: str | None = None
 
 
 class _Runtime:
@@ -80,12 +83,13 @@ def main(spec: WorkerSpec) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runtime = _Runtime()
     signal.signal(signal.SIGTERM, runtime.on_term)
+    if spec.stacks:
+        enable_stack_dumps(spec.stacks)
     set_title(f"supervisor: worker {spec.id}")
     os.environ["SUPERVISOR_WORKER_ID"] = str(spec.id)
     os.environ["SUPERVISOR_MODE"] = "worker"
     os.chdir(spec.cwd)
-    if spec.cwd not in sys.path:
-        sys.path.insert(0, spec.cwd)
+    sys.path[:0] = [entry for entry in (spec.cwd, *spec.import_path) if entry not in sys.path]
     context = zmq.Context()
     capture = Capture(context, spec.log_endpoint, f"worker {spec.id}", spec.log_level)
     sock = context.socket(zmq.DEALER)
@@ -96,7 +100,8 @@ def main(spec: WorkerSpec) -> None:
     try:
         table = build(spec.handlers, spec.interceptors)
     except HandlerLoadError as exc:
-        sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc)}).encode()])
+        sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc),
+                                                     "traceback": exc.trace}).encode()])
         code = 3
     else:
         sock.send_multipart([wire.READY, json.dumps({"pid": os.getpid()}).encode()])

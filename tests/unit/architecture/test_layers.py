@@ -18,10 +18,11 @@ LAYERS: list[set[str]] = [
     {"errors"},
     {"wire", "payload", "triggers"},
     {"config"},
-    {"pool", "client"},
+    {"pool", "client", "failover"},
     {"worker"},
     {"lifecycle"},
     {"scheduling"},
+    {"cluster", "centrifugo"},
     {"tars"},
     {"ops"},
     {"master"},
@@ -29,7 +30,8 @@ LAYERS: list[set[str]] = [
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 # Units at one level that must not import each other (siblings stay independent).
-SIBLINGS_APART = [{"wire", "triggers"}, {"payload", "triggers"}, {"pool", "client"}]
+SIBLINGS_APART = [{"wire", "triggers"}, {"payload", "triggers"}, {"pool", "client"},
+                  {"pool", "failover"}]
 
 
 def module_name(path: Path) -> str:

@@ -73,7 +73,7 @@ def test_a_worker_leaving_takes_its_process_group_with_it(harness, children):
     h.ready_all()
     (worker,) = h.idents
     pid = h.master.workers.processes[worker].pid
-    assert h.master.workers.reaper.groups == {pid}
+    assert h.master.workers.procs.reaper.groups == {pid}
     h.exit(worker, 0)
     assert (pid, signal.SIGKILL) in children.groups
-    assert h.master.workers.reaper.groups == set()
+    assert h.master.workers.procs.reaper.groups == set()

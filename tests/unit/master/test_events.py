@@ -8,7 +8,9 @@ import signal
 from supervisor import wire
 from supervisor.config import Policy
 from supervisor.errors import EXIT_CONFIG
+from supervisor.ops.stacks import WAIT
 from supervisor.pool.states import State
+from supervisor.worker.diagnostics import DUMP_SIGNAL
 
 
 def error_code(answer: tuple[bytes, bytes]) -> str:
@@ -123,7 +125,11 @@ def test_exec_ttl_answers_exec_timeout_and_kills_the_worker(harness, children):
     started = h.master.pool.workers[worker].request.started
     h.master._on_timers(started + 1.5)
     assert error_code(h.answers()[b"r1"]) == "ExecTimeout"
-    assert children.signalled(signal.SIGKILL) == [children.processes[0].pid]
+    pid = children.processes[0].pid
+    assert children.signalled(DUMP_SIGNAL) == [pid] and children.signalled(signal.SIGKILL) == []
+    assert h.master._next_deadline() == started + 1.5 + WAIT  # time to write the stacks
+    h.master.ops.stacks.due(started + 1.5 + WAIT)
+    assert children.signalled(signal.SIGKILL) == [pid]
 
 
 def test_allocate_timeout_answers_no_free_workers(harness):
