@@ -74,5 +74,5 @@ def test_a_listen_address_that_cannot_be_bound_stops_the_start_in_one_line(tmp_p
         "run_dir": str(tmp_path / "run"), "listen": listen})))
     result = cli("run", "-c", str(path), timeout=60)
     assert result.returncode == 1
-    assert f"supervisor: server.listen {listen}: cannot listen there: " in result.stderr
+    assert f"supervisor: server.listen {listen}: cannot bind: " in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
