@@ -65,7 +65,7 @@ class Ticker:
         self.running: Counter[str] = Counter()
         self.socket = context.socket(zmq.ROUTER)
         self.socket.linger = 0
-        self.socket.bind(f"ipc://{config.run_dir}/ticks.sock")
+        wire.bind(self.socket, f"ipc://{config.run_dir}/ticks.sock")
         self.specs: list[dict] = []
         self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
                                 self._scheduler_args, poller)
