@@ -9,7 +9,8 @@ log = logging.getLogger("workers.ticker")
 
 
 def on_tick(payload: Payload) -> str:
-    tick = payload.json()["tick"]
+    tick = payload.json()["tick"]  # null for a run asked for with `supervisor tick NAME`
     last = payload.context.get("lastTick")
-    log.debug("tick %d (schedule %s, previous at %s)", tick, payload.context.get("schedule"), last)
+    what = "manual tick" if payload.context.get("manual") else f"tick {tick}"
+    log.debug("%s (schedule %s, previous at %s)", what, payload.context.get("schedule"), last)
     return "OK"

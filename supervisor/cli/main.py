@@ -7,6 +7,7 @@ import sys
 
 from supervisor import __version__
 from supervisor.cli.operations import add_operations, quiet_broken_pipe
+from supervisor.cli.schedules import add_commands as add_schedule_commands
 from supervisor.config import Config
 from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
@@ -43,6 +44,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: OK ({counted(len(config.handlers), 'handler')}, "
           f"{counted(config.pool.num_workers, 'worker')}, "
           f"{counted(len(config.schedules), 'schedule')})")
+    from supervisor.cli.schedules import next_fires
+
+    for line in next_fires(config):
+        print(line)
     if config.centrifugo is not None:
         section = config.centrifugo
         print(f"centrifugo: OK (proxy on {section.proxy_listen} for "
@@ -276,6 +281,7 @@ def parser() -> argparse.ArgumentParser:
     command("reset", cmd_reset, "replace every worker; no request fails (like SIGHUP)")
     scale = command("scale", cmd_scale, "set the pool size: N, +N or -N workers")
     scale.add_argument("size", type=_size, help="N (absolute), +N or -N (relative)")
+    add_schedule_commands(command)
     node = commands.add_parser("tars-node", help="run a stand-in Tars node that prints each "
                                "keepalive (for development)")
     node.add_argument("--listen", metavar="ENDPOINT", help="Tars endpoint to listen on "

@@ -63,15 +63,29 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "none"
 
 
-def _schedule(stats: dict) -> str:
-    """One schedule's tick accounting, e.g. `12 delivered, 0 failed, skipped 3 overlap`."""
-    skipped = {k: v for k, v in stats.get("skipped", {}).items() if v}
-    text = f"{stats.get('delivered', 0)} delivered, {stats.get('failed', 0)} failed"
-    if skipped:
-        text += ", skipped " + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))
-    if stats.get("nextDue"):
-        text += f", next in {duration(max(0.0, stats['nextDue'] - time.time()))}"
-    return text
+def _schedule_lines(name: str, stats: dict) -> list[str]:
+    """What `status --json` holds for one schedule, in words: two lines, wrapped, not cut."""
+    from supervisor.cli.schedules import describe, when
+
+    tz = stats.get("tz")
+    ticks = stats.get("ticks", 0)
+    due = stats.get("nextDue")
+    state = "paused" if stats.get("paused") else "active"
+    first = (f"{name} ({describe(stats) if 'every' in stats else 'schedule'}): {state}, "
+             f"{stats.get('running', 0)} running, highest tick "
+             f"{ticks - 1 if ticks else '-'}, last tick {when(stats.get('lastTick'), tz)}, "
+             f"next due {when(due, tz)}")
+    if due:
+        first += f" (in {duration(max(0.0, due - time.time()))})"
+    skipped = ", ".join(f"{n} {reason}" for reason, n in stats.get("skipped", {}).items())
+    second = (f"{stats.get('delivered', 0)} delivered, {stats.get('failed', 0)} failed, "
+              f"skipped: {skipped or 'none'}")
+    manual = {k: v for k, v in (stats.get("manual") or {}).items() if v}
+    if manual:
+        second += f"; manual: {_counts(manual)}"
+    if stats.get("lastOutcome"):
+        second += f"; last outcome: {stats['lastOutcome']}"
+    return [f"schedule   {first}", f"           {second}"]
 
 
 def status_text(status: dict[str, Any]) -> str:
@@ -90,12 +104,18 @@ def status_text(status: dict[str, Any]) -> str:
         lines.append(f"failing    {pool['last_failure']}")
     schedules = status.get("schedules") or {}
     for name, stats in sorted(schedules.items()):
-        lines.append(f"schedule   {name}: {_schedule(stats)}")
+        lines += _schedule_lines(name, stats)
     lines += _keepalive_lines(status.get("keepalive") or {})
     lines += _centrifugo_lines(status.get("centrifugo"))
     if status.get("metrics"):
         lines.append(f"metrics    {status['metrics']}")
-    return "\n".join(line[:WIDTH] for line in lines)
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str) -> str:
+    """Long lines continue indented under their label; nothing is cut."""
+    return "\n".join(textwrap.wrap(line, WIDTH, subsequent_indent=" " * 13,
+                                   break_on_hyphens=False)) or line
 
 
 def _centrifugo_lines(proxy: dict[str, Any] | None) -> list[str]:

@@ -136,6 +136,7 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
         ticker = section(top["ticker"], "ticker", TickerConfig)
         items.append(("ticker", ScheduleConfig(name="ticker", handler=ticker.handler,
                                                every=ticker.interval,
+                                               catch_up=ticker.catch_up,
                                                singleton=ticker.singleton)))
     raw_schedules = top.get("schedules") or []
     if not isinstance(raw_schedules, list):
@@ -147,9 +148,13 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
             raise _Invalid(path, "expected exactly one of 'every' or 'cron'")
         if entry.cron is not None:
             try:
-                parse_cron(entry.cron)
+                parse_cron(entry.cron, entry.tz, entry.dst)
             except ValueError as exc:
                 raise _Invalid(f"{path}.cron", str(exc)) from None
+        for key in ("tz", "dst"):
+            if entry.every is not None and key in raw:
+                raise _Invalid(f"{path}.{key}", "applies to cron schedules only (an 'every' "
+                                                "schedule runs on elapsed time)")
         if entry.singleton and entry.cron is not None:
             raise _Invalid(f"{path}.singleton", "singleton schedules need 'every' (cron "
                            "singletons are not supported yet)")

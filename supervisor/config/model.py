@@ -73,11 +73,18 @@ class PoolConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
+    """One schedule. `dst: shift` by default: a daily job still runs on the day its time of
+    day falls in the spring-forward gap (as in Vixie cron); `catch_up: latest` by default: a
+    slot missed while the master was down still runs once after the restart."""
+
     name: str = setting()
     handler: str = setting()
     every: float | None = setting(None, v.optional(v.duration(positive=True)))
     cron: str | None = setting(None, v.optional(v.string))
     overlap: str = setting("skip", v.choice("skip", "allow"))
+    tz: str | None = setting(None, v.optional(v.time_zone))
+    dst: str = setting("shift", v.choice("shift", "skip"))
+    catch_up: str = setting("latest", v.choice("latest", "none"))
     singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
     anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
 
@@ -88,6 +95,7 @@ class TickerConfig:
 
     interval: float = setting(1.0, v.duration(positive=True))
     handler: str = setting("tick", v.string)
+    catch_up: str = setting("latest", v.choice("latest", "none"))
     singleton: bool = setting(False, v.boolean)
 
 

@@ -95,6 +95,19 @@ def boolean(value: Any) -> bool:
     return value
 
 
+def time_zone(value: Any) -> str:
+    """An IANA zone name the system's or the `tzdata` package's database knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = string(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone name such as Europe/Berlin or UTC, "
+                         f"got {value!r}") from None
+    return text
+
+
 def optional(convert: Convert) -> Convert:
     return lambda value: None if value is None else convert(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,9 @@ class Helper:
     """
 
     RESTART_PAUSE = 1.0
+    # A TERM that reaches the child before it set its handler is lost (it was forked from
+    # the forkserver, which ignores TERM): while it runs on, TERM is sent again this often.
+    TERM_AGAIN = 0.5
 
     def __init__(self, name: str, method: str, target: Callable[..., Any],
                  args: Callable[[], tuple], poller: Any) -> None:
@@ -35,6 +39,7 @@ class Helper:
         self.restart_at: float | None = None
         self.stopped = False
         self.replacing = False
+        self.terminated_at: float | None = None
 
     @property
     def running(self) -> bool:
@@ -57,6 +62,15 @@ class Helper:
         if self.restart_at is not None and now >= self.restart_at and not self.stopped:
             self.restart_at = None
             self.start(now)
+        if self.process is not None and self.terminated_at is not None and \
+                now >= self.terminated_at + self.TERM_AGAIN:
+            self.process.terminate()
+            self.terminated_at = now
+
+    def next_deadline(self) -> float | None:
+        """When `after_poll` has something to do: a restart, or TERM sent again."""
+        again = None if self.terminated_at is None else self.terminated_at + self.TERM_AGAIN
+        return min((t for t in (self.restart_at, again) if t is not None), default=None)
 
     def _on_exit(self, now: float) -> None:
         self.poller.unregister(self.process.sentinel)
@@ -64,6 +78,7 @@ class Helper:
         code = self.process.exitcode
         self.process.close()
         self.process = None
+        self.terminated_at = None
         if self.stopped:
             return
         if self.replacing:
@@ -83,6 +98,7 @@ class Helper:
             return
         self.replacing = True
         self.process.terminate()
+        self.terminated_at = time.monotonic()
 
     def stop(self) -> None:
         """Ask the process to finish (SIGTERM); it will not be restarted."""
@@ -92,6 +108,7 @@ class Helper:
         self.restart_at = None
         if self.process is not None:
             self.process.terminate()
+            self.terminated_at = time.monotonic()
 
     def close(self, wait: float = 1.0) -> None:
         """The master is exiting: the process goes too, killed if it has not finished."""

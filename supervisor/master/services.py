@@ -22,6 +22,7 @@ from supervisor.master.watch import RunDirWatch
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.states import UP
+from supervisor.scheduling.controls import ScheduleCommands
 from supervisor.scheduling.dispatcher import Ticker
 from supervisor.tars.liveness import Liveness
 
@@ -75,6 +76,8 @@ def add_ticker(master: Master) -> Ticker:
     ticker = Ticker(master.config, master.pool, master.context, master.poller,
                     master._dispatch, master.ops.metrics.tick)
     master.ops.add_status("schedules", ticker.snapshot)
+    for name, command in ScheduleCommands(ticker).commands().items():
+        master.ops.add_command(name, command)
     add(master, ticker)
     return ticker
 

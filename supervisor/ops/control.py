@@ -129,7 +129,7 @@ class ControlServer:
             if isinstance(result, Later):
                 return result, request_id
             reply: dict[str, Any] = {"ok": True, "result": result}
-        except CommandError as exc:
+        except (CommandError, SupervisorError) as exc:  # a service's commands raise the latter
             reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         except Exception as exc:
             log.exception("control command failed")

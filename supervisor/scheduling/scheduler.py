@@ -9,20 +9,26 @@ stalls nor bursts ticks; the wall-clock anchor is mapped onto it once at start.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 import os
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from supervisor.scheduling.permits import Permits
+from supervisor.scheduling.state import RECORD_AHEAD, RESERVE, Journal
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
+
+_log = logging.getLogger("supervisor.scheduler")
 
 PROCESS_TITLE = "supervisor: scheduler"
 # A changed parent pid is noticed within this many seconds even without PDEATHSIG.
@@ -39,15 +45,17 @@ def run_scheduler(
     schedules: list[dict[str, Any]],
     resume: dict[str, dict[str, Any]] | None = None,
     log: tuple[str, str] | None = None,
+    state: str | None = None,
     permits: dict[str, Any] | None = None,
 ) -> None:
     """Process main: emit ticks to `endpoint` until SIGTERM, `[b"stop"]` or the parent's death.
 
-    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?}` dicts and `resume`
-    maps a name to `{"next_tick", "last_tick", "anchor"}` so that a restarted
-    scheduler continues the numbering; only plain data, as spawn must pickle it.
-    `log` is the master's log endpoint and level, for output tagged `scheduler`.
-    `permits` (`{"endpoint", "ahead"}`) gates the schedules marked `singleton`.
+    `schedules` are `{"name", "every" | "cron", "anchor", "tz"?, "dst"?, "catch_up"?,
+    "singleton"?}` dicts and `resume` maps a name to `{"next_tick", "last_tick", "anchor"}`
+    so that a restarted scheduler continues the numbering; only plain data, as spawn must
+    pickle it. `log` is the master's log endpoint and level, for output tagged `scheduler`;
+    `state` the journal file (`supervisor.scheduling.state`) written before each tick
+    leaves; `permits` (`{"endpoint", "ahead"}`) gates the schedules marked `singleton`.
     """
     parent = os.getppid()
     die_with_parent()
@@ -56,19 +64,27 @@ def run_scheduler(
     if len(set(names)) != len(names):
         raise ValueError(f"expected unique schedule names, got {names}")
     resume = resume or {}
-    timelines = [Timeline.from_spec(spec, resume.get(spec["name"])) for spec in schedules]
+    clock = _MonotonicWall()
+    now = clock.now()
+    timelines = [Timeline.from_spec(spec, resume.get(spec["name"]), now) for spec in schedules]
+    journaled = [spec for spec in schedules if not spec.get("singleton")]  # the cluster's
+    journal = Journal(Path(state), journaled, resume) if state and journaled else None
     wakeup = _StopSignals()
     ctx = zmq.Context()
     capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
+    for timeline in timelines:
+        if timeline.name in resume:
+            _report_catch_up(timeline, now)
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
-    clock = _MonotonicWall()
     gate = _permits(ctx, permits, schedules, clock)
     try:
         sock.connect(endpoint)
-        if not _serve(sock, timelines, wakeup, parent, clock, gate):
+        if not _serve(sock, timelines, wakeup, parent, clock, journal, gate):
             sock.setsockopt(zmq.LINGER, 0)
     finally:
+        if journal is not None:
+            journal.close()
         if gate is not None:
             gate.close()
         sock.close()
@@ -88,7 +104,7 @@ def _permits(ctx: zmq.Context, permits: dict[str, Any] | None, schedules: list[d
 
 
 def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int,
-           clock: _MonotonicWall, gate: Permits | None = None) -> bool:
+           clock: _MonotonicWall, journal: Journal | None, gate: Permits | None = None) -> bool:
     """The emit-and-wait loop; False when it ended because the parent went away."""
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
@@ -98,31 +114,20 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
     while not wakeup.requested:
         if os.getppid() != parent:
             return False
-        now = clock.now()
         blocked = False
         if gate is not None:
-            gate.ask_due(timelines, now)
+            gate.ask_due(timelines, clock.now())
             gate.drain()
             for tick in gate.late():
                 if _send(sock, tick):
                     gate.sent(tick)
         for timeline in timelines:
-            tick = timeline.poll(now)
-            if tick is None:
-                continue
-            out = tick if gate is None else gate.admit(tick)
-            if out is None:
-                timeline.commit(tick)  # not ours to fire: another node's, or counted missed
-            elif _send(sock, out):
-                timeline.commit(tick)
-                if gate is not None:
-                    gate.sent(out)
-            else:
+            if not fire(sock, timeline, clock, journal, gate):
                 blocked = True  # left uncommitted: the retry coalesces, nothing is lost
         if blocked:
             wait = _SEND_RETRY
         else:
-            wait = min((t.due for t in timelines), default=math.inf) - clock.now()
+            wait = min((_wake_at(t, journal) for t in timelines), default=math.inf) - clock.now()
         if gate is not None:
             wait = min(wait, gate.next_ask(timelines) - clock.now())
         wait = min(wait, _MAX_WAIT)
@@ -139,6 +144,75 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
         elif wait > 0:
             time.sleep(wait)
     return True
+
+
+def _report_catch_up(timeline: Timeline, now: float) -> None:
+    """Say what the catch-up policy does with slots that passed while nothing ran."""
+    if timeline.passed:
+        _log.info("schedule %r: %d slots passed while the scheduler was not running; "
+                  "catch_up none: the next, tick %d, fires at its slot", timeline.name,
+                  timeline.passed, timeline.next_tick)
+        return
+    tick = timeline.poll(now)
+    if tick is not None:
+        _log.info("schedule %r: %d slots passed while the scheduler was not running; "
+                  "catch_up latest: tick %d, the latest, fires now", timeline.name,
+                  tick.missed + 1, tick.tick)
+
+
+def fire(sock: zmq.Socket, timeline: Timeline, clock: _MonotonicWall,
+         journal: Journal | None, gate: Permits | None = None) -> bool:
+    """The firing decision for one schedule, made in this one place: if a tick is due,
+    let the cluster's gate admit it (singleton schedules), make sure the journal has it on
+    disk, then hand it to the master. False when it cannot go out yet (the master is not
+    reading, the disk is slow): it stays due, and the retry coalesces.
+
+    Journal writes are asked for ahead of the slots (`_reserve`), so a tick normally
+    finds its entry on disk already.
+    """
+    now = clock.now()
+    tick = timeline.poll(now)
+    journaled = journal is not None and journal.tracks(timeline.name)
+    if tick is None:
+        if journaled and now >= timeline.due - RECORD_AHEAD:
+            _reserve(journal, timeline, timeline.poll(timeline.due))
+        return True
+    if tick.next_at is not None:
+        tick = dataclasses.replace(tick, stale_after=clock.monotonic(tick.next_at))
+    out = tick if gate is None else gate.admit(tick)
+    if out is None:
+        timeline.commit(tick)  # not ours to fire: another node's, or counted missed
+        return True
+    if journaled:
+        _reserve(journal, timeline, tick)
+        if not journal.wait(tick.schedule, tick.tick, _SEND_RETRY):
+            return False
+    if not _send(sock, out):
+        return False
+    timeline.commit(tick)
+    if gate is not None:
+        gate.sent(out)
+    return True
+
+
+def _reserve(journal: Journal, timeline: Timeline, tick: Tick) -> None:
+    """Ask the journal for `tick` and the slots of the next RESERVE seconds, unless what it
+    was asked for covers half of that already (a 1 s schedule reserves its own slot)."""
+    def slots_within(seconds: float) -> tuple[float, int]:
+        return timeline.kind.catch_up(tick.scheduled_at, tick.scheduled_at + seconds - 1e-6,
+                                      timeline.anchor)
+
+    if not journal.asked(tick.schedule, tick.tick + slots_within(RESERVE / 2)[1]):
+        slot, more = slots_within(RESERVE)
+        journal.reserve(tick.schedule, tick.tick + more, slot, timeline.anchor)
+
+
+def _wake_at(timeline: Timeline, journal: Journal | None) -> float:
+    """The slot's time, or a little before it while its journal entry is still to ask for."""
+    if journal is None or not journal.tracks(timeline.name) or \
+            journal.asked(timeline.name, timeline.next_tick):
+        return timeline.due
+    return timeline.due - RECORD_AHEAD
 
 
 def _send(sock: zmq.Socket, tick: Tick) -> bool:
@@ -172,6 +246,10 @@ class _MonotonicWall:
 
     def now(self) -> float:
         return time.monotonic() + self.offset
+
+    def monotonic(self, wall: float) -> float:
+        """A wall-clock time of this clock on the monotonic clock, shared by every process."""
+        return wall - self.offset
 
 
 class _StopSignals:

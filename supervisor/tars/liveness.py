@@ -85,7 +85,7 @@ class Liveness:
         self.reporter.after_poll(events, now)
 
     def next_deadline(self) -> float | None:
-        return self.reporter.restart_at
+        return self.reporter.next_deadline()
 
     def stop(self) -> None:
         self.reporter.stop()

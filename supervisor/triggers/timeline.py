@@ -14,25 +14,26 @@ either emitted or counted and none is ever sent twice.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from supervisor.triggers.cron import Cron, parse_cron
 
 __all__ = [
-    "SKIP_REASONS",
+    "CATCH_UP",
     "Cron",
     "CronKind",
     "Every",
     "Kind",
     "Tick",
-    "TickStats",
     "Timeline",
     "make_kind",
     "parse_cron",
 ]
 
-SKIP_REASONS = ("overlap", "no_free_worker", "late")
+# What a restart does about the slots that passed while nothing ran: `latest` fires once for
+# the latest of them, `none` waits for the next slot; either way the rest are counted late.
+CATCH_UP = ("latest", "none")
 
 
 class Kind(Protocol):
@@ -110,10 +111,7 @@ class CronKind:
         return self.cron.at_or_after(anchor) if t < anchor else self.cron.next_after(t)
 
     def catch_up(self, due: float, now: float, anchor: float) -> tuple[float, int]:
-        passed = 0
-        while (following := self.cron.next_after(due)) <= now:
-            due, passed = following, passed + 1
-        return due, passed
+        return self.cron.latest(due, now)
 
 
 def make_kind(spec: dict[str, Any]) -> Every | CronKind:
@@ -125,7 +123,7 @@ def make_kind(spec: dict[str, Any]) -> Every | CronKind:
         if isinstance(every, bool):
             raise ValueError(f"expected an interval in seconds, got {every!r}")
         return Every(every)
-    return CronKind(parse_cron(cron, spec.get("tz")))
+    return CronKind(parse_cron(cron, spec.get("tz"), spec.get("dst") or "shift"))
 
 
 @dataclass(frozen=True)
@@ -138,6 +136,9 @@ class Tick:
     last_tick: float | None
     missed: int
     next_at: float | None = None
+    # On the monotonic clock (one for every process of the machine): once it is reached the
+    # next slot is due, so a tick still undispatched then is stale and counted late.
+    stale_after: float | None = None
     cluster: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
@@ -148,6 +149,7 @@ class Tick:
             "lastTick": self.last_tick,
             "missed": self.missed,
             "nextAt": self.next_at,
+            "staleAfter": self.stale_after,
         }
         if self.cluster is not None:
             wire["cluster"] = self.cluster
@@ -166,6 +168,7 @@ class Tick:
                 last_tick=_optional_float(data.get("lastTick")),
                 missed=_typed(data.get("missed", 0), int),
                 next_at=_optional_float(data.get("nextAt")),
+                stale_after=_optional_float(data.get("staleAfter")),
                 cluster=_cluster(data.get("cluster")),
             )
         except KeyError as exc:
@@ -220,18 +223,41 @@ class Timeline:
         self.next_tick = next_tick
         self.last_tick = last_tick
         self.due = kind.due_at(self.anchor, next_tick, last_tick)
+        self.passed = 0  # slots let go by `skip_passed`, reported with the next tick
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], resume: dict[str, Any] | None = None) -> Timeline:
-        """Build from the master's schedule dict, continuing from `resume` when given."""
+    def from_spec(cls, spec: dict[str, Any], resume: dict[str, Any] | None = None,
+                  now: float | None = None) -> Timeline:
+        """Build from the master's schedule dict, continuing from `resume` when given.
+
+        With `now` and `catch_up: none`, a resumed timeline lets the passed slots go.
+        """
+        catch_up = spec.get("catch_up") or "latest"
+        if catch_up not in CATCH_UP:
+            raise ValueError(f"expected catch_up to be one of {', '.join(CATCH_UP)}, "
+                             f"got {catch_up!r}")
         state = resume or {}
-        return cls(
+        line = cls(
             spec["name"],
             make_kind(spec),
             state.get("anchor", spec["anchor"]),
             int(state.get("next_tick", 0)),
             state.get("last_tick"),
         )
+        if resume and now is not None and catch_up == "none":
+            line.skip_passed(now)
+        return line
+
+    def skip_passed(self, now: float) -> int:
+        """Let every slot at or before `now` go unsent (`catch_up: none`); the next tick
+        counts them as missed, so their numbers are still accounted for."""
+        if now < self.due:
+            return 0
+        latest, passed = self.kind.catch_up(self.due, now, self.anchor)
+        self.next_tick += passed + 1
+        self.passed += passed + 1
+        self.due = self.kind.after(latest, self.anchor)
+        return passed + 1
 
     def poll(self, now: float) -> Tick | None:
         """The tick to emit at `now`, coalescing passed slots; does not advance."""
@@ -243,7 +269,7 @@ class Timeline:
             tick=self.next_tick + missed,
             scheduled_at=scheduled_at,
             last_tick=self.last_tick,
-            missed=missed,
+            missed=self.passed + missed,
             next_at=self.kind.after(scheduled_at, self.anchor),
         )
 
@@ -251,6 +277,7 @@ class Timeline:
         """Advance past `tick` once it has really been handed on."""
         self.next_tick = tick.tick + 1
         self.last_tick = tick.scheduled_at
+        self.passed = 0
         self.due = self.kind.after(tick.scheduled_at, self.anchor)
 
     def take(self, now: float) -> Tick | None:
@@ -261,63 +288,3 @@ class Timeline:
 
     def resume_state(self) -> dict[str, Any]:
         return {"next_tick": self.next_tick, "last_tick": self.last_tick, "anchor": self.anchor}
-
-
-@dataclass
-class TickStats:
-    """Per-schedule accounting the master keeps for `supervisor status`.
-
-    Every tick number ends up in exactly one bucket: delivered, failed, or
-    skipped with a reason (ticks still in flight excepted).
-    """
-
-    anchor: float
-    delivered: int = 0
-    failed: int = 0
-    skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
-    last_tick: float | None = None
-    next_due: float | None = None
-    next_tick: int = 0
-
-    @classmethod
-    def for_schedule(cls, spec: dict[str, Any], resume: dict[str, Any] | None = None) -> TickStats:
-        """Fresh counters whose next due time is known before the first tick arrives."""
-        line = Timeline.from_spec(spec, resume)
-        return cls(
-            anchor=line.anchor,
-            next_due=line.due,
-            next_tick=line.next_tick,
-            last_tick=line.last_tick,
-        )
-
-    def received(self, tick: Tick) -> None:
-        """A tick arrived from the scheduler: count the slots it coalesced as late."""
-        self.skipped["late"] += tick.missed
-        self.last_tick = tick.scheduled_at
-        self.next_due = tick.next_at
-        self.next_tick = tick.tick + 1
-
-    def deliver(self) -> None:
-        self.delivered += 1
-
-    def fail(self) -> None:
-        self.failed += 1
-
-    def skip(self, reason: str, count: int = 1) -> None:
-        if reason not in self.skipped:
-            raise ValueError(f"expected a skip reason in {SKIP_REASONS}, got {reason!r}")
-        self.skipped[reason] += count
-
-    def resume_state(self) -> dict[str, Any]:
-        """What a restarted scheduler needs to continue the numbering."""
-        return {"next_tick": self.next_tick, "last_tick": self.last_tick, "anchor": self.anchor}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "skipped": dict(self.skipped),
-            "ticks": self.next_tick,
-            "lastTick": self.last_tick,
-            "nextDue": self.next_due,
-        }

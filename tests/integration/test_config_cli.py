@@ -77,6 +77,14 @@ SCHEDULE_BAD = {
     "schedules: [{name: a, every: 1s, handler: nope}]": "schedules[0].handler: names unknown",
     "schedules: [{name: a, handler: tick}]": "expected exactly one of 'every' or 'cron'",
     "schedules: [{name: a, every: 1s, handler: tick, overlap: maybe}]": "expected one of skip",
+    "schedules: [{name: a, cron: '@daily', tz: Mars/Olympus, handler: tick}]":
+        "schedules[0].tz: expected an IANA time zone name such as Europe/Berlin",
+    "schedules: [{name: a, cron: '@daily', dst: later, handler: tick}]":
+        "schedules[0].dst: expected one of shift, skip, got 'later'",
+    "schedules: [{name: a, every: 1s, tz: UTC, handler: tick}]":
+        "schedules[0].tz: applies to cron schedules only",
+    "schedules: [{name: a, every: 1s, catch_up: all, handler: tick}]":
+        "schedules[0].catch_up: expected one of latest, none",
 }
 
 

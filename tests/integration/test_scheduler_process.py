@@ -100,10 +100,10 @@ Start = Callable[..., multiprocessing.process.BaseProcess]
 def start(master: FakeMaster) -> Iterator[Start]:
     started: list[multiprocessing.process.BaseProcess] = []
 
-    def start(schedules: list[dict], resume: dict | None = None) -> Any:
+    def start(schedules: list[dict], resume: dict | None = None, state: str | None = None) -> Any:
         proc = SPAWN.Process(
-            target=run_scheduler, args=(master.endpoint, schedules, resume or {}), daemon=True
-        )
+            target=run_scheduler, args=(master.endpoint, schedules, resume or {}, None, state),
+            daemon=True)
         proc.start()
         started.append(proc)
         return proc
@@ -197,6 +197,27 @@ def test_a_restarted_scheduler_continues_the_numbering(master: FakeMaster, start
     assert first.scheduledAt == pytest.approx(anchor + first.tick * INTERVAL, abs=1e-6)
     second = master.recv(1.0)
     assert (second.tick, second.missed, second.lastTick) == (first.tick + 1, 0, first.scheduledAt)
+
+
+def test_the_journal_is_written_before_a_tick_leaves_a_second_ahead(
+    master: FakeMaster, start: Start, tmp_path
+) -> None:
+    path = tmp_path / "schedules.json"
+    anchor = time.time() + STARTUP
+    start([every(anchor)], state=str(path))
+    for _ in range(6):
+        tick = master.recv(STARTUP + 1)
+        saved = json.loads(path.read_text())["schedules"]["t"]
+        # Already on disk when it arrives, with the slots of the second ahead reserved.
+        assert tick.tick <= saved["tick"] <= tick.tick + 10
+        assert saved["slot"] == pytest.approx(anchor + saved["tick"] * INTERVAL, abs=1e-6)
+        assert saved["anchor"] == anchor
+    writes = {json.loads(path.read_text())["schedules"]["t"]["tick"]}
+    while len(writes) < 2:
+        master.recv(1.0)
+        writes.add(json.loads(path.read_text())["schedules"]["t"]["tick"])
+    # Renewed when less than half a second of slots is left: not a write per tick.
+    assert sorted(writes)[1] - sorted(writes)[0] >= 5
 
 
 def test_cron_and_every_side_by_side(master: FakeMaster, start: Start) -> None:

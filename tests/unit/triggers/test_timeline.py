@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supervisor.triggers.accounting import TickStats
 from supervisor.triggers.timeline import (
     Every,
     Tick,
-    TickStats,
     Timeline,
     make_kind,
     parse_cron,
@@ -26,14 +26,6 @@ def utc(*args: int) -> float:
 
 def as_utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-def zone_or_skip(name: str) -> str:
-    try:
-        parse_cron("* * * * * *", name)
-    except ValueError:
-        pytest.skip(f"no tz data for {name}")
-    return name
 
 
 # --- cron parsing -------------------------------------------------------------
@@ -160,37 +152,6 @@ def test_local_time_is_the_default() -> None:
     assert datetime.fromtimestamp(t).timetuple()[3:6] == (3, 0, 0)
 
 
-def test_spring_forward_skips_a_missing_time() -> None:
-    cron = parse_cron("0 30 2 * * *", zone_or_skip("America/New_York"))
-    ny = cron.tz
-    t = cron.next_after(datetime(2026, 3, 6, 12, tzinfo=ny).timestamp())
-    assert datetime.fromtimestamp(t, ny).replace(tzinfo=None) == datetime(2026, 3, 7, 2, 30)
-    t = cron.next_after(t)
-    assert datetime.fromtimestamp(t, ny).replace(tzinfo=None) == datetime(2026, 3, 9, 2, 30)
-
-
-def test_fall_back_repeats_a_doubled_time() -> None:
-    zone = zone_or_skip("America/New_York")
-    cron = parse_cron("0 30 1 * * *", zone)
-    start = datetime(2026, 10, 31, 12, tzinfo=cron.tz).timestamp()
-    first = cron.next_after(start)
-    second = cron.next_after(first)
-    third = cron.next_after(second)
-    assert second - first == 3600  # 01:30 EDT, then 01:30 EST
-    assert third - second == 24 * 3600
-
-
-def test_hourly_across_fall_back_keeps_real_hours() -> None:
-    zone = zone_or_skip("America/New_York")
-    cron = parse_cron("0 0 * * * *", zone)
-    t = datetime(2026, 11, 1, 0, 30, tzinfo=cron.tz).timestamp()
-    fired = []
-    for _ in range(5):
-        t = cron.next_after(t)
-        fired.append(t)
-    assert {b - a for a, b in itertools.pairwise(fired)} == {3600.0}
-
-
 def _matches(cron, t: float) -> bool:
     d = as_utc(t)
     dom, dow = d.day in cron.days, (d.weekday() + 1) % 7 in cron.weekdays
@@ -244,34 +205,6 @@ def test_day_rules_match_a_brute_force_day_scan(
     while day.timestamp() < found:
         assert not _matches(cron, day.timestamp())
         day += timedelta(days=1)
-
-
-_NY_TRANSITIONS = (datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 11, 1, 6, tzinfo=UTC))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    minutes=_field,
-    hours=st.sampled_from(["*", "1", "2", "1-3", "*/2", "0,2,4"]),
-    transition=st.sampled_from(_NY_TRANSITIONS),
-    offset=st.floats(-30 * 3600, 6 * 3600, allow_nan=False),
-)
-def test_wall_clock_matches_a_brute_force_scan_around_dst(
-    minutes: str, hours: str, transition: datetime, offset: float
-) -> None:
-    cron = parse_cron(f"0 {minutes} {hours} * * *", zone_or_skip("America/New_York"))
-    start = transition.timestamp() + offset
-
-    def wall_matches(t: float) -> bool:
-        d = datetime.fromtimestamp(t, cron.tz)
-        return d.second == 0 and d.minute in cron.minutes and d.hour in cron.hours
-
-    found = cron.next_after(start)
-    assert found > start and wall_matches(found)
-    t = math.floor(start / 60) * 60 + 60.0
-    while t < found:
-        assert not wall_matches(t)
-        t += 60
 
 
 # --- every --------------------------------------------------------------------
@@ -369,6 +302,40 @@ def test_resume_right_on_time_misses_nothing() -> None:
     assert (tick.tick, tick.missed) == (3, 0)
 
 
+def test_catch_up_none_lets_passed_slots_go_and_counts_them() -> None:
+    state = {"next_tick": 5, "last_tick": ANCHOR + 0.4, "anchor": ANCHOR}
+    spec = {**every_spec(), "catch_up": "none"}
+    line = Timeline.from_spec(spec, state, now=ANCHOR + 0.93)  # slots 5..9 passed
+    assert line.poll(ANCHOR + 0.95) is None
+    tick = line.take(ANCHOR + 1.0)
+    assert (tick.tick, tick.missed, tick.last_tick) == (10, 5, ANCHOR + 0.4)
+    assert line.take(ANCHOR + 1.1).missed == 0
+    stats = TickStats.for_schedule(spec, state, now=ANCHOR + 0.93)
+    assert (stats.next_tick, stats.next_due) == (5, ANCHOR + 1.0)
+
+
+def test_catch_up_latest_fires_the_latest_passed_slot_at_once() -> None:
+    state = {"next_tick": 5, "last_tick": ANCHOR + 0.4, "anchor": ANCHOR}
+    spec = {**every_spec(), "catch_up": "latest"}
+    tick = Timeline.from_spec(spec, state, now=ANCHOR + 0.93).take(ANCHOR + 0.93)
+    assert (tick.tick, tick.missed, tick.scheduled_at) == (9, 4, pytest.approx(ANCHOR + 0.9))
+
+
+def test_cron_catch_up_none_after_a_day_down() -> None:
+    spec = {"name": "c", "cron": "0 30 2 * * *", "tz": "Europe/Berlin", "catch_up": "none",
+            "anchor": utc(2026, 3, 1)}
+    last = utc(2026, 3, 27, 1, 30)  # 02:30 CET
+    line = Timeline.from_spec(spec, {"next_tick": 26, "last_tick": last}, now=utc(2026, 3, 30))
+    tick = line.take(utc(2026, 3, 31))
+    # 28th 01:30Z, 29th 01:00Z (shifted past the gap) were let go, 30th 00:30Z fires.
+    assert (tick.tick, tick.missed, tick.scheduled_at) == (28, 2, utc(2026, 3, 30, 0, 30))
+
+
+def test_catch_up_is_checked() -> None:
+    with pytest.raises(ValueError, match="expected catch_up to be one of latest, none"):
+        Timeline.from_spec({**every_spec(), "catch_up": "all"})
+
+
 def test_cron_resume_uses_the_last_tick_time() -> None:
     spec = {"name": "c", "every": None, "cron": "*/10 * * * * *", "tz": "UTC", "anchor": 1000.0}
     state = {"next_tick": 4, "last_tick": 1030.0, "anchor": 1000.0}
@@ -411,7 +378,7 @@ def test_every_number_is_emitted_once_or_counted_missed(
 
 
 def test_tick_wire_round_trip() -> None:
-    tick = Tick("t", 7, 12.5, 12.4, 2, 12.6)
+    tick = Tick("t", 7, 12.5, 12.4, 2, 12.6, 1003.5)
     wire = tick.to_wire()
     assert wire == {
         "schedule": "t",
@@ -420,6 +387,7 @@ def test_tick_wire_round_trip() -> None:
         "lastTick": 12.4,
         "missed": 2,
         "nextAt": 12.6,
+        "staleAfter": 1003.5,
     }
     assert Tick.from_wire(wire) == tick
 
@@ -457,10 +425,12 @@ def test_stats_account_for_every_number() -> None:
     assert stats.as_dict() == {
         "delivered": 1,
         "failed": 1,
-        "skipped": {"overlap": 1, "no_free_worker": 1, "late": 3},
+        "skipped": {"overlap": 1, "no_free_worker": 1, "late": 3, "paused": 0},
+        "manual": {"delivered": 0, "failed": 0, "refused": 0},
         "ticks": 7,
         "lastTick": ANCHOR + 6,
         "nextDue": ANCHOR + 7,
+        "lastOutcome": "skipped: no_free_worker",
     }
     assert stats.resume_state() == {"next_tick": 7, "last_tick": ANCHOR + 6, "anchor": ANCHOR}
     with pytest.raises(ValueError, match="skip reason"):
