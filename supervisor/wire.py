@@ -9,7 +9,11 @@ worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from supervisor import errors
@@ -22,7 +26,6 @@ STOP = b"stop"
 MAX_REQUEST_ID = 64
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32
-_OPENERS = frozenset(b"[{")
 
 
 class WireError(ValueError):
@@ -58,7 +61,7 @@ def load_json(data: bytes, limit: int = MAX_JSON_BYTES, depth: int = MAX_JSON_DE
     """
     if len(data) > limit:
         raise WireError(f"JSON of {len(data)} bytes exceeds {limit}")
-    if data.count(b"[") + data.count(b"{") > depth and _nesting(data) > depth:
+    if data.count(b"[") + data.count(b"{") > depth and _too_deep(data, depth):
         raise WireError(f"JSON nested deeper than {depth} levels")
     try:
         return json.loads(data)
@@ -66,26 +69,26 @@ def load_json(data: bytes, limit: int = MAX_JSON_BYTES, depth: int = MAX_JSON_DE
         raise WireError(f"not JSON: {str(exc)[:120]}") from None
 
 
-def _nesting(data: bytes) -> int:
-    """The deepest bracket nesting outside strings (only called when brackets are many)."""
-    deepest = level = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in _OPENERS:
-            level += 1
-            deepest = max(deepest, level)
-        elif byte in (0x5D, 0x7D):
-            level -= 1
-    return deepest
+_STRINGS = re.compile(rb'"[^"]*"')
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def _too_deep(data: bytes, depth: int) -> bool:
+    """Nested deeper than `depth` outside strings? (only called when brackets are many)
+
+    Every step runs at C speed, as a flood of such frames must not stall the loop: the
+    escapes and then the strings go, only brackets stay, and each pass takes out the
+    innermost pairs. Unbalanced input (json.loads refuses it) counts its open brackets.
+    """
+    plain = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = _STRINGS.sub(b"", plain).translate(_ONE_KIND, _NOT_BRACKETS)
+    for _ in range(depth):
+        inner = brackets.replace(b"[]", b"")
+        if inner == brackets:
+            return brackets.count(b"[") > depth
+        brackets = inner
+    return b"[" in brackets
 
 
 def error_body(code: str, message: str, **extra: Any) -> bytes:
@@ -103,3 +106,22 @@ def decode_error(body: bytes) -> errors.SupervisorError:
         return errors.HandlerError(str(info.get("type", "Exception")), message,
                                    info.get("worker"))
     return errors.BY_CODE.get(code, errors.SupervisorError)(message)
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Files created meanwhile (socket files above all) are 0600 whatever the umask was."""
+    old = os.umask(0o177)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def bind(sock: Any, endpoint: str) -> None:
+    """Bind a ZeroMQ socket; an ipc socket file is made 0600 as it is created, not after.
+
+    ZeroMQ creates the file in the calling thread during bind, so the umask holds for it.
+    """
+    with private_umask():
+        sock.bind(endpoint)

@@ -18,7 +18,7 @@ import pytest
 
 from supervisor import wire
 from supervisor.config import Config, LogConfig, Policy, PoolConfig
-from supervisor.lifecycle import slots
+from supervisor.lifecycle import launcher, processes
 from supervisor.lifecycle.slots import Workers
 from supervisor.master.clients import Clients
 from supervisor.master.loop import Master
@@ -83,6 +83,7 @@ class Children:
     def __init__(self) -> None:
         self.processes: list[FakeProcess] = []
         self.signals: list[tuple[int, int]] = []
+        self.groups: list[tuple[int, int]] = []
 
     def start(self, method: str, target: Any, *args: Any, name: str) -> FakeProcess:
         process = FakeProcess(name)
@@ -94,6 +95,9 @@ class Children:
         for process in self.processes:
             if process.pid == pid and signum == signal.SIGKILL:
                 process.exit(-signal.SIGKILL)
+
+    def killpg(self, pgid: int, signum: int) -> None:
+        self.groups.append((pgid, signum))
 
     def signalled(self, signum: int) -> list[int]:
         return [pid for pid, sent in self.signals if sent == signum]
@@ -123,12 +127,21 @@ class Harness:
         master.workers = Workers(config, master.pool, self.backend, master.poller,
                                  master.ops.metrics.restart)
         master.workers.start_all(0.0)
+        self.settle()
+
+    def settle(self, now: float = 0.0) -> None:
+        """Let the launcher thread finish the starts asked for, and the slots hear of them."""
+        workers = self.master.workers
+        assert workers.launcher.wait(5.0), "the launcher did not finish its starts"
+        workers.on_launched(now)
 
     @property
     def idents(self) -> list[bytes]:
+        self.settle()
         return list(self.master.workers.processes)
 
     def ready(self, ident: bytes, pid: int | None = None) -> None:
+        self.settle()
         process = self.master.workers.processes[ident]
         self.master._on_worker([ident, wire.READY, json.dumps({"pid": pid or process.pid})
                                 .encode()])
@@ -145,6 +158,7 @@ class Harness:
         self.master._on_worker([ident, status, body])
 
     def exit(self, ident: bytes, code: int) -> None:
+        self.settle()
         self.master.workers.processes[ident].exit(code)
         self.master._on_exit(ident)
 
@@ -155,11 +169,31 @@ class Harness:
         self.master.context.destroy(linger=0)
 
 
+class FakeReaper:
+    """The groups the reaper would kill if the master died."""
+
+    def __init__(self) -> None:
+        self.groups: set[int] = set()
+
+    def watch(self, pgid: int) -> None:
+        self.groups.add(pgid)
+
+    def forget(self, pgid: int) -> None:
+        self.groups.discard(pgid)
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def children(monkeypatch) -> Children:
     fake = Children()
-    monkeypatch.setattr(slots, "start_child", fake.start)
+    monkeypatch.setattr(launcher, "start_child", fake.start)
+    monkeypatch.setattr(processes, "Reaper", FakeReaper)
+    monkeypatch.setattr(processes, "watch_exit", lambda process: os.dup(process.sentinel))
+    monkeypatch.setattr(processes, "START_WINDOW", 1024)  # fakes never tell the launcher "ready"
     monkeypatch.setattr(os, "kill", fake.kill)
+    monkeypatch.setattr(os, "killpg", fake.killpg)
     return fake
 
 

@@ -81,3 +81,38 @@ def record_tick(payload: Payload) -> str:
                               "received": received, "pid": os.getpid()}) + "\n")
     time.sleep(float(os.environ.get("TICK_SLEEP", "0")))
     return "OK"
+
+
+def spawn_sleep(payload: Payload) -> dict:
+    """Starts `sleep 1000` and returns at once, leaving it running."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "1000"], stdin=subprocess.DEVNULL)
+    return {"pid": child.pid, "worker": os.getpid()}
+
+
+def fork_child(payload: Payload) -> dict:
+    """Forks a child that sleeps for ever, and returns in the parent."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(1000)
+        finally:
+            os._exit(0)
+    return {"pid": pid, "worker": os.getpid()}
+
+
+def exit_with(payload: Payload) -> None:
+    """Ends the worker process with the code in the body, as sys.exit does."""
+    import sys
+
+    sys.exit(int(payload.body))
+
+
+def shout_lines(payload: Payload) -> str:
+    """Writes the number of bytes in the body, as one line without a newline, to stdout."""
+    import sys
+
+    sys.stdout.write("x" * int(payload.body))
+    sys.stdout.flush()
+    return "written"

@@ -23,12 +23,17 @@ from pathlib import Path
 
 import psutil
 
+from supervisor import wire
 from supervisor.config import Config
-from supervisor.errors import EXIT_FAILURE, EXIT_OK
-from supervisor.master.pidfile import read_pid
+from supervisor.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError
+from supervisor.master import rundir
+from supervisor.master.logs import LOG_FLAGS, LOG_MODE, file_refusal
+from supervisor.master.pidfile import not_master, read_pid
 from supervisor.ops.notify import START_SOCKET_ENV
 
 STOP_MARGIN = 10.0
+LEFTOVER_WAIT = 1.0
+"""After the master exited, how long its former children get before they are killed."""
 LOG_TAIL = 10
 
 
@@ -37,7 +42,9 @@ def pid_path(config: Config) -> Path:
 
 
 def running_pid(config: Config) -> int | None:
-    """The pid of the live master of this config's run_dir, or None."""
+    """The pid of the live master of this config's run_dir, or None; RunDirError (exit 2)
+    when run_dir or the pid file cannot be trusted."""
+    rundir.check(config)
     return read_pid(pid_path(config))
 
 
@@ -52,10 +59,13 @@ def start(config: Config, timeout: float) -> int:
     if pid is not None:
         print(f"supervisor: already running with pid {pid} ({pid_path(config)})", file=sys.stderr)
         return EXIT_FAILURE
-    os.makedirs(config.run_dir, mode=0o700, exist_ok=True)
-    os.chmod(config.run_dir, 0o700)
+    rundir.prepare(config)
     logfile = log_path(config)
     os.makedirs(os.path.dirname(logfile), exist_ok=True)
+    try:
+        os.close(os.open(logfile, LOG_FLAGS, LOG_MODE))
+    except OSError as exc:
+        raise ConfigError(f"server.log.file: {file_refusal(logfile, exc)}") from None
     config = dataclasses.replace(config, log=dataclasses.replace(config.log, file=logfile))
     offset = os.path.getsize(logfile) if os.path.exists(logfile) else 0
     listener, address = _listen(config.run_dir)
@@ -81,7 +91,8 @@ def _listen(run_dir: Path) -> tuple[socket.socket, str]:
     path = str(run_dir / f"start-{os.getpid()}.sock")
     if len(path.encode()) < 100:
         Path(path).unlink(missing_ok=True)
-        listener.bind(path)
+        with wire.private_umask():
+            listener.bind(path)
         return listener, path
     name = f"supervisor-start-{os.getpid()}-{secrets.token_hex(8)}"
     listener.bind(b"\0" + name.encode())
@@ -96,7 +107,7 @@ def _become_daemon(config: Config, address: str, logfile: str, exit_w: int) -> N
         if os.fork() != 0:
             os._exit(0)
         devnull = os.open(os.devnull, os.O_RDONLY)
-        out = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        out = os.open(logfile, LOG_FLAGS, LOG_MODE)
         os.dup2(devnull, 0)
         os.dup2(out, 1)
         os.dup2(out, 2)
@@ -129,6 +140,9 @@ def run_master(config: Config) -> tuple[int, str]:
     except (AlreadyRunning, StartupError) as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_FAILURE, str(exc)
+    except ConfigError as exc:  # an untrusted run_dir, pid file or log file
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_CONFIG, str(exc)
 
 
 def _await_ready(listener: socket.socket, exit_r: int, timeout: float, logfile: str,
@@ -187,12 +201,20 @@ def _tail(logfile: str, offset: int) -> str:
 def stop(config: Config, timeout: float | None = None) -> int:
     """Graceful stop (SIGTERM); after destroy_timeout plus a margin, SIGKILL whatever is left.
 
-    Returns once the master and every process under it have exited.
+    Returns once the master and every process under it have exited; processes that
+    outlive the master (a handler's child that left its worker's process group) get
+    LEFTOVER_WAIT, then are killed: they never hold `stop` up. The pid is signalled
+    only when it is this run_dir's master (see `supervisor.master.pidfile.not_master`).
     """
     pid = running_pid(config)
     if pid is None:
         print("supervisor: not running", file=sys.stderr)
         return EXIT_OK
+    reason = not_master(pid_path(config), pid)
+    if reason is not None:
+        print(f"supervisor: {pid_path(config)} names pid {pid}, but {reason}; not signalling it",
+              file=sys.stderr)
+        return EXIT_CONFIG
     try:
         master = psutil.Process(pid)
         processes = [master, *master.children(recursive=True)]
@@ -200,14 +222,17 @@ def stop(config: Config, timeout: float | None = None) -> int:
     except psutil.NoSuchProcess:
         return EXIT_OK
     budget = config.pool.destroy_timeout + STOP_MARGIN if timeout is None else timeout
-    alive = wait_gone(processes, budget)
-    if alive:
+    if wait_gone(processes[:1], budget):
+        alive = wait_gone(processes, 0.0)
         print(f"supervisor: still running after {budget:g}s; killing "
               f"{', '.join(str(p.pid) for p in alive)}", file=sys.stderr)
-        for process in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        wait_gone(alive, 5.0)
+    elif alive := wait_gone(processes[1:], LEFTOVER_WAIT):
+        print(f"supervisor: killing what outlived the master: "
+              f"{', '.join(str(p.pid) for p in alive)}", file=sys.stderr)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    wait_gone(alive, 5.0)
     print(f"supervisor: stopped (master pid {pid})")
     return EXIT_OK
 

@@ -25,10 +25,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from supervisor.tars.settings import check_hosts
     from supervisor.worker.handlers import HandlerLoadError, build
 
     config = _load(args)
     sys.path[:0] = [entry for entry in config.import_path if entry not in sys.path]
+    check_hosts(config)
     try:
         build(config.handlers, config.interceptors)
     except HandlerLoadError as exc:

@@ -94,7 +94,8 @@ def status_text(status: dict[str, Any]) -> str:
     lines = [
         f"master     pid {status['pid']}, up {duration(status['uptime'])}, {status['state']}",
         f"pool       size {pool['size']}: {pool['ready']} ready, {pool['working']} working, "
-        f"{pool['starting']} starting, {pool['stopping']} stopping",
+        f"{pool['starting']} starting, {pool['stopping']} stopping"
+        + (f", {pool['stuck']} stuck (busy past stuck_after)" if pool.get("stuck") else ""),
         f"queue      {status['queue']} waiting",
         f"requests   {_counts(status['requests'])}",
         f"restarts   {_counts(status['restarts'])}",

@@ -8,6 +8,7 @@ Pure: reading a config never starts, binds or applies anything (the Tars conf ov
 from supervisor.config.loader import expand_env, load, section
 from supervisor.config.model import (
     DEFAULT_PATH,
+    MAX_WORKERS,
     START_METHODS,
     Config,
     LogConfig,
@@ -16,5 +17,5 @@ from supervisor.config.model import (
     ScheduleConfig,
 )
 
-__all__ = ["DEFAULT_PATH", "START_METHODS", "Config", "LogConfig", "Policy", "PoolConfig",
-           "ScheduleConfig", "expand_env", "load", "section"]
+__all__ = ["DEFAULT_PATH", "MAX_WORKERS", "START_METHODS", "Config", "LogConfig", "Policy",
+           "PoolConfig", "ScheduleConfig", "expand_env", "load", "section"]

@@ -16,6 +16,8 @@ from supervisor.config import values as v
 
 DEFAULT_PATH = "conf/supervisor.yaml"
 START_METHODS = ("forkserver", "spawn", "fork")
+MAX_WORKERS = 1024
+"""The largest pool: from the YAML, a Tars conf's threads, or `scale`."""
 
 
 def setting(default: Any = MISSING, convert: v.Convert = v.string) -> Any:
@@ -53,11 +55,13 @@ class Policy:
     idle_ttl: float = setting(0.0, v.duration())
     max_worker_memory: float = setting(0.0, v.parse_size_mb)
     exec_ttl: float = setting(0.0, v.duration())
+    stuck_after: float = setting(60.0, v.duration())
+    """A worker busy longer shows as `stuck` (status, workers, metrics); 0: never."""
 
 
 @dataclass(frozen=True)
 class PoolConfig:
-    num_workers: int = setting(2, v.integer())
+    num_workers: int = setting(2, v.integer(0, MAX_WORKERS))
     max_jobs: int = setting(0, v.integer())
     max_queue_size: int = setting(0, v.integer())
     allocate_timeout: float = setting(60.0, v.duration(positive=True))

@@ -53,10 +53,12 @@ def parse_size_mb(value: object) -> float:
 Convert = Callable[[Any], Any]
 
 
-def integer(minimum: int = 0) -> Convert:
+def integer(minimum: int = 0, maximum: int | None = None) -> Convert:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"expected an integer <= {maximum}, got {value!r}")
         return value
 
     return convert
@@ -157,6 +159,21 @@ def split_address(address: str) -> tuple[str, int]:
 def host_port(value: Any) -> str:
     split_address(string(value))
     return value
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def host(value: Any) -> str:
+    """A host to bind or connect to: `*`, an IP address, or a DNS name (not resolved here)."""
+    text = string(value)
+    if text == "*" or _HOST_NAME.match(text):
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"expected an IP address or a host name, got {text!r}") from None
 
 
 _PEER_PATTERN = re.compile(r"^[0-9A-Fa-f.:*]+$")

@@ -3,14 +3,15 @@
 A slot is a worker id (0..N-1); its process changes over time (crash, reset,
 recycle) but the id stays, so `SUPERVISOR_WORKER_ID` is reused by replacements.
 Which worker runs which request is not decided here but in `supervisor.pool`.
+
+A worker is in the pool (starting) from the moment it is asked for; its process is
+started off the loop and known once `on_launched` hears of it (see
+`supervisor.lifecycle.processes`, which also kills what a handler started).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import select
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,8 @@ import zmq
 from supervisor import wire
 from supervisor.config import Config
 from supervisor.config.values import counted
-from supervisor.lifecycle.spawn import exit_text, start_child
+from supervisor.lifecycle.processes import Processes
+from supervisor.lifecycle.spawn import exit_text
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
 from supervisor.pool.recycling import job_limits, soft_reason, start_deadline
@@ -45,8 +47,10 @@ class Workers:
         self.backend = backend
         self.poller = poller
         self.size = config.pool.num_workers
-        self.processes: dict[bytes, Any] = {}
-        self.sentinels: dict[int, bytes] = {}
+        self.procs = Processes(config.pool.start_method, poller, self.on_launched)
+        self.processes = self.procs.by_ident
+        self.sentinels = self.procs.sentinels
+        self.launcher = self.procs.launcher
         self.slots: dict[int, bytes] = {}
         self.pending: dict[int, float] = {}
         self.outgoing: dict[int, set[bytes]] = {}
@@ -56,6 +60,7 @@ class Workers:
         self.last_failure = ""
         self.sequence = 0
         self.overdue: set[bytes] = set()
+        self.closing = False
 
     @property
     def degraded(self) -> bool:
@@ -75,26 +80,42 @@ class Workers:
                           str(self.config.base_dir), self.config.import_path,
                           stacks_path(self.config.run_dir, ident))
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
-        process = start_child(self.config.pool.start_method, worker_main, spec,
-                              name=f"worker-{worker_id}")
-        self.processes[ident] = process
-        self.sentinels[process.sentinel] = ident
-        self.poller.register(process.sentinel, zmq.POLLIN)
+        self.procs.start(ident, worker_main, (spec,), f"worker-{worker_id}")
         self.slots[worker_id] = ident
-        log.debug("started worker %d (pid %d)", worker_id, process.pid)
         return ident
 
+    def on_launched(self, now: float) -> None:
+        """The launcher finished starts: watch each new process, or retry a start that failed."""
+        for launched in self.procs.launched():
+            ident, process = launched.ident, launched.process
+            if process is None:
+                self._not_started(ident, launched.error, now)
+                continue
+            worker = self.pool.workers.get(ident)
+            if worker is not None:
+                worker.started = now  # when its process began, not when it was asked for
+            log.debug("started worker %s (pid %d)", ident.decode(), process.pid)
+
+    def _not_started(self, ident: bytes, error: str | None, now: float) -> None:
+        """A start was cancelled (the worker was retired first) or failed: no process."""
+        worker = self.pool.remove(ident)
+        if worker is None or error is None:
+            return
+        log.error("cannot start worker %d: %s", worker.id, error)
+        if self.slots.get(worker.id) == ident and not self.closing:
+            self.last_failure = f"cannot start a worker process: {error}"
+            self._failed(worker, None, now)
+
     def exited(self, ident: bytes) -> bool:
-        """Has `ident`'s process ended, though its exit is not handled yet? (one poll(2))"""
-        process = self.processes.get(ident)
-        return process is not None and bool(select.select([process.sentinel], [], [], 0)[0])
+        """Has `ident`'s process ended, though its exit is not handled yet?"""
+        return self.procs.exited(ident)
 
     def next_start(self) -> float | None:
         """When a start is due: a slot's (re)start, or a start that overruns start_timeout."""
         limit = self.config.pool.start_timeout
         due = [*self.pending.values(),
                *(start_deadline(w, limit) for i, w in self.pool.workers.items()
-                 if i not in self.overdue)]
+                 if i not in self.overdue and i not in self.procs.launching)]
         return min((d for d in due if d is not None), default=None)
 
     def start_due(self, now: float) -> None:
@@ -109,7 +130,7 @@ class Workers:
         limit = self.config.pool.start_timeout
         for ident, worker in list(self.pool.workers.items()):
             due = start_deadline(worker, limit)
-            if due is None or now < due or ident in self.overdue:
+            if due is None or now < due or ident in self.overdue or ident in self.procs.launching:
                 continue
             self.overdue.add(ident)
             self.last_failure = (f"did not become ready within pool.start_timeout {limit:g}s "
@@ -120,7 +141,8 @@ class Workers:
 
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
-        self.startup = 0.8 * self.startup + 0.2 * (worker.ready_at - worker.started)
+        self.launcher.release(worker.ident)
+        self.startup = 0.8 * self.startup + 0.2 * max(0.0, worker.ready_at - worker.started)
         was_degraded = self.degraded
         self.backoff.succeeded(worker.id)
         if was_degraded and not self.degraded:
@@ -130,6 +152,12 @@ class Workers:
             for old in self.outgoing.pop(worker.id, ()):
                 if self.pool.retire(old):
                     self.stop(old)
+
+    def issued(self, ident: bytes) -> bool:
+        """Is `ident` one this master gave a worker, now or before? (A FATAL may come after
+        its worker's exit was handled.)"""
+        slot, _, sequence = ident.partition(b".")
+        return slot.isdigit() and sequence.isdigit() and 0 < int(sequence) <= self.sequence
 
     def on_fatal(self, ident: bytes, message: str) -> None:
         """A worker could not load its handlers; the operator hears each new reason once.
@@ -144,14 +172,9 @@ class Workers:
     # --- exits ---
 
     def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
-        """Reap a process whose sentinel fired; schedule its slot's restart if still wanted."""
-        process = self.processes.pop(ident)
+        """Reap a process that exited; schedule its slot's restart if still wanted."""
+        code = self.procs.reap(ident)
         self.overdue.discard(ident)
-        self.poller.unregister(process.sentinel)
-        del self.sentinels[process.sentinel]
-        process.join(1.0)
-        code = process.exitcode
-        process.close()
         worker = self.pool.remove(ident)
         if worker is None:
             return None, code
@@ -194,32 +217,36 @@ class Workers:
             self.backend.send(ident, zmq.SNDMORE)
             self.backend.send(wire.STOP)
         except zmq.ZMQError:
-            self._signal(ident, signal.SIGTERM)
+            self.procs.signal(ident, signal.SIGTERM)
 
     def stop_idle(self) -> None:
         """Start a graceful stop: idle workers go now, busy ones after the queue drains."""
+        self.closing = True
         self.pending.clear()
         for ident, worker in list(self.pool.workers.items()):
             if worker.state in (State.STARTING, State.WARMING):
                 self.pool.retire(ident)
-                self._signal(ident, signal.SIGTERM)
+                self.procs.signal(ident, signal.SIGTERM)
             elif worker.state in (State.READY, State.STANDBY) and not self.pool.queue and \
                     self.pool.retire(ident):
                 self.stop(ident)
 
     def kill(self, ident: bytes) -> None:
-        self._signal(ident, signal.SIGKILL)
+        """Kill a worker and its process group; it leaves the pool's rotation first, so a
+        READY message already on its way cannot hand it a request."""
+        self.pool.retire(ident)
+        self.procs.signal(ident, signal.SIGKILL)
 
     def kill_all(self) -> None:
+        self.closing = True
         self.pending.clear()
-        for ident in list(self.processes):
+        for ident in [*self.processes, *self.procs.launching]:
             self.kill(ident)
 
-    def _signal(self, ident: bytes, signum: int) -> None:
-        process = self.processes.get(ident)
-        if process is not None and process.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signum)
+    def close(self, wait: float = 2.0) -> None:
+        """The master exits: kill every worker, those still being started too, and reap them."""
+        self.kill_all()
+        self.procs.close(wait)
 
     # --- replacement ---
 
@@ -311,6 +338,9 @@ class Workers:
             if worker is not None and worker.state not in (State.STARTING, State.WARMING):
                 self.replace(ident, now, "reset")
                 continue
+            if worker is not None and worker.state is State.STARTING and \
+                    self.procs.waiting(ident):
+                continue  # not started yet: it will load the handlers as they are now
             if worker is not None:
                 self.kill(ident)
             self.pending.pop(worker_id, None)

@@ -8,6 +8,7 @@ the journal adds itself. `reopen()` serves SIGUSR1 after logrotate moved the fil
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -17,18 +18,27 @@ import time
 
 from supervisor import wire
 from supervisor.config import LogConfig
+from supervisor.errors import ConfigError
+from supervisor.worker.capture import MAX_RECORD, cut_message
 
 CHILD_LOGGER = "supervisor.child"
+LOG_MODE = 0o640
+LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+"""A log file is appended to, never through a symbolic link."""
 _KINDS = {b"out": "stdout", b"err": "stderr"}
 
 
 class _Origin(logging.Filter):
-    """Give every record a `source` and `source_pid`; the master's own are `master`."""
+    """Give every record a `source` and `source_pid` (the master's own are `master`), and
+    cut a message longer than MAX_RECORD, saying so."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "source"):
             record.source = "master"
             record.source_pid = os.getpid()
+        message = record.getMessage()
+        if len(message) > MAX_RECORD:
+            record.msg, record.args = cut_message(message), None
         return True
 
 
@@ -74,7 +84,10 @@ class _QuietErrors:
 
 
 class _QuietFileHandler(_QuietErrors, logging.FileHandler):
-    pass
+    def _open(self):
+        """Append without following a symbolic link, creating the file with LOG_MODE."""
+        return open(os.open(self.baseFilename, LOG_FLAGS, LOG_MODE), self.mode,
+                    encoding=self.encoding, errors=self.errors)
 
 
 class _QuietStreamHandler(_QuietErrors, logging.StreamHandler):
@@ -100,6 +113,13 @@ def log_handler_error(worker_id: int, pid: int | None, handler: bytes, body: byt
     return json.dumps(info).encode()
 
 
+def file_refusal(path: str | None, exc: OSError) -> str:
+    """Why `path` cannot be opened, in words: a symbolic link is refused, not followed."""
+    if exc.errno == errno.ELOOP:
+        return f"{path} is a symbolic link; refusing to write through it"
+    return f"cannot open {path}: {exc.strerror or exc}"
+
+
 class Logs:
     """Owns the root handler so it can be rebuilt when the log file must be reopened."""
 
@@ -107,7 +127,10 @@ class Logs:
         self.config = config
         self.handler: logging.Handler | None = None
         self.child = logging.getLogger(CHILD_LOGGER)
-        self.reopen()
+        try:
+            self.reopen()
+        except OSError as exc:
+            raise ConfigError(f"server.log.file: {file_refusal(config.file, exc)}") from None
 
     def reopen(self) -> None:
         """(Re)open the configured file, or stderr when there is none.
@@ -141,8 +164,8 @@ class Logs:
             return _QuietStreamHandler(sys.stderr)
         os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
         mode = self._open_mode()
-        if mode is not None and not os.path.exists(self.config.file):
-            fd = os.open(self.config.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+        if mode is not None and not os.path.lexists(self.config.file):
+            fd = os.open(self.config.file, LOG_FLAGS, mode)
             os.fchmod(fd, mode)  # whatever the umask says
             os.close(fd)
         return _QuietFileHandler(self.config.file, encoding="utf-8")
@@ -168,7 +191,7 @@ class Logs:
             try:
                 entry = wire.load_json(data)
                 level, name, text = int(entry["level"]), str(entry["name"]), str(entry["msg"])
-            except (wire.WireError, ValueError, KeyError, TypeError):
+            except (wire.WireError, ValueError, KeyError, TypeError, OverflowError):
                 pass
         extra = {"source": tag.decode("utf-8", "replace"),
                  "source_pid": pid.decode("ascii", "replace")}

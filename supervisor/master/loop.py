@@ -31,7 +31,7 @@ from supervisor.errors import (
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text
-from supervisor.master import rundir, services
+from supervisor.master import memory, rundir, services
 from supervisor.master.clients import Clients
 from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs, log_handler_error
@@ -72,6 +72,7 @@ class Master:
 
     def run(self) -> int:
         set_title("supervisor: master")
+        memory.return_large_blocks()
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
         rundir.prepare(self.config)
         pidfile.acquire()
@@ -130,11 +131,8 @@ class Master:
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
         workers = getattr(self, "workers", None)
-        if workers is None or not workers.processes:
-            return
-        workers.kill_all()
-        for process in list(workers.processes.values()):
-            process.join(2.0)
+        if workers is not None:
+            workers.close()
 
     def _close(self) -> None:
         for service in self.services:
@@ -250,7 +248,7 @@ class Master:
         elif kind == wire.FATAL:
             self._on_fatal(ident, rest)
         else:
-            log.warning("unexpected message %r from worker %s", kind[:32], ident.decode())
+            log.warning("unexpected message %r from worker %r", kind[:32], ident[:64])
 
     def _on_reply(self, ident: bytes, status: bytes, body: bytes) -> None:
         outcome = self.pool.done(ident, time.monotonic())
@@ -284,8 +282,8 @@ class Master:
     def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
         try:
             pid = int(wire.load_json(rest[0])["pid"])
-        except (wire.WireError, ValueError, KeyError, TypeError, IndexError):
-            log.warning("malformed ready message from worker %s", ident.decode())
+        except (wire.WireError, ValueError, KeyError, TypeError, IndexError, OverflowError):
+            log.warning("malformed ready message from worker %r", ident[:64])
             return
         outcome = self.pool.ready(ident, pid, time.monotonic())
         if outcome is None:
@@ -314,7 +312,7 @@ class Master:
             trace = str(info.get("traceback") or "")
         except (wire.WireError, KeyError, TypeError, IndexError, AttributeError):
             key, error, trace = "handlers", "a worker failed to load its handlers", ""
-        if self.stopping:
+        if self.stopping or not self.workers.issued(ident):  # not from a worker of ours
             return
         if not self.ready_announced:
             log.critical("%s: %s: %s%s", self.config.path, key, error, trace and "\n" + trace)

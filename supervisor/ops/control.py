@@ -89,9 +89,9 @@ class ControlServer:
         self.socket.linger = 0
         self.socket.sndhwm = self.socket.rcvhwm = 1000
         self.socket.setsockopt(zmq.MAXMSGSIZE, HARD_LIMIT)
-        self.socket.bind(endpoint)
-        if endpoint.startswith("ipc://"):
-            os.chmod(endpoint[len("ipc://"):], 0o600)
+        wire.bind(self.socket, endpoint)
+        self.path = endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None
+        self.identity = _identity(self.path)
 
     def drain(self) -> None:
         """Answer up to BATCH waiting requests; the rest wait for the next loop turn."""
@@ -145,9 +145,17 @@ class ControlServer:
 
     def close(self) -> None:
         self.socket.close(0)
-        if self.endpoint.startswith("ipc://"):
+        if self.path is not None and _identity(self.path) == self.identity:
             with contextlib.suppress(OSError):
-                os.unlink(self.endpoint[len("ipc://"):])
+                os.unlink(self.path)  # only our own file: another master may own the path now
+
+
+def _identity(path: str | None) -> tuple[int, int] | None:
+    try:
+        info = os.lstat(path) if path else None
+    except OSError:
+        return None
+    return None if info is None else (info.st_dev, info.st_ino)
 
 
 def _encode(reply: dict[str, Any], request_id: Any) -> bytes:

@@ -197,7 +197,7 @@ class _PoolCollector:
         workers = self.metrics.workers()
         by_state = GaugeMetricFamily("supervisor_workers", "Worker processes by state",
                                      labels=["state"])
-        for state in ("starting", "ready", "working", "stopping"):
+        for state in ("starting", "ready", "working", "stuck", "stopping"):
             by_state.add_metric([state], sum(1 for w in workers if w.state == state))
         yield by_state
         rss = GaugeMetricFamily("supervisor_worker_rss_bytes", "Resident memory of each worker",

@@ -17,15 +17,15 @@ from typing import Any, Protocol
 
 import zmq
 
-from supervisor import __version__
-from supervisor.config import Config
+from supervisor import __version__, wire
+from supervisor.config import MAX_WORKERS, Config
 from supervisor.errors import StartupError
 from supervisor.lifecycle.slots import Workers
 from supervisor.ops import access
 from supervisor.ops.control import CommandError, ControlServer, Later
 from supervisor.ops.metrics import Metrics, WorkerView
 from supervisor.ops.notify import START_SOCKET_ENV, Notifier, Watchdog
-from supervisor.ops.snapshot import CpuSampler, pool_counts, summary, worker_rows
+from supervisor.ops.snapshot import CpuSampler, pool_counts, shown, summary, worker_rows
 from supervisor.ops.stacks import StackDumps
 from supervisor.pool.allocator import Pool, Request, Worker
 from supervisor.pool.states import UP
@@ -33,13 +33,13 @@ from supervisor.pool.states import UP
 log = logging.getLogger("supervisor.operations")
 
 STATUS_EVERY = 1.0
-MAX_WORKERS = 1024
 
 
 def bind(sock: zmq.Socket, endpoint: str, key: str) -> None:
-    """Bind `sock`; a failure is a StartupError naming the config key and the address."""
+    """Bind `sock` (an ipc socket file is 0600 from the start, see `wire.bind`); a failure
+    is a StartupError naming the config key and the address."""
     try:
-        sock.bind(endpoint)
+        wire.bind(sock, endpoint)
     except zmq.ZMQError as exc:
         raise StartupError(f"{key} {endpoint}: cannot bind: {zmq.strerror(exc.errno)}") from None
 
@@ -221,20 +221,28 @@ class Operations:
         master = self.master
         if master.stopping:
             return "stopping"
-        if master.workers.degraded:
+        if master.workers.degraded or self._counts()["stuck"]:
             return "degraded"
         if not master.ready_announced:
             return "starting"
         return "reloading" if self.reload_at is not None else "running"
 
     def _summary(self) -> str:
-        return summary(self.state(), self.master.workers.size, pool_counts(self.master.pool),
+        return summary(self.state(), self.master.workers.size, self._counts(),
                        len(self.master.pool.queue))
+
+    @property
+    def stuck_after(self) -> float:
+        return self.master.config.pool.supervisor.stuck_after  # a reload may change it
+
+    def _counts(self) -> dict[str, int]:
+        """Workers by the state operators see (`stuck` included)."""
+        return pool_counts(self.master.pool, time.monotonic(), self.stuck_after)
 
     def _worker_views(self) -> list[WorkerView]:
         """Called from the metrics thread: one atomic copy of the pool's workers."""
-        workers = list(self.master.pool.workers.values())
-        return [WorkerView(w.id, w.pid, w.state.shown) for w in workers]
+        workers, now = list(self.master.pool.workers.values()), time.monotonic()
+        return [WorkerView(w.id, w.pid, shown(w, now, self.stuck_after)) for w in workers]
 
     # --- control commands ---
 
@@ -255,7 +263,7 @@ class Operations:
             "healthy": state in ("running", "reloading"), "config": master.config.path,
             "started": self.started_wall, "uptime": round(time.monotonic() - self.started, 3),
             "pool": {"size": master.workers.size, "processes": len(master.workers.processes),
-                     **pool_counts(master.pool), "degraded": master.workers.degraded,
+                     **self._counts(), "degraded": master.workers.degraded,
                      "last_failure": master.workers.last_failure or None},
             "queue": len(master.pool.queue), "requests": outcomes,
             "restarts": dict(metrics.restarts), "recent_restarts": list(metrics.recent_restarts),
@@ -271,7 +279,8 @@ class Operations:
     def cmd_workers(self, args: dict[str, Any]) -> dict[str, Any]:
         processes = self.master.workers.processes
         pids = {ident: process.pid for ident, process in processes.items()}
-        rows = worker_rows(self.master.pool, pids, self.sampler, time.monotonic())
+        rows = worker_rows(self.master.pool, pids, self.sampler, time.monotonic(),
+                           self.stuck_after)
         return {"workers": rows, "size": self.master.workers.size}
 
     def cmd_reset(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -282,8 +291,8 @@ class Operations:
 
     def cmd_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         immediate = args.get("immediate", False)
-        if not isinstance(immediate, bool):
-            raise CommandError("BadRequest", "immediate must be true or false")
+        if not isinstance(immediate, bool) or set(args) - {"immediate"}:
+            raise CommandError("BadRequest", 'expected {"immediate": true or false} or {}')
         log.info("%s stop requested on the control socket", "immediate" if immediate else
                  "graceful")
         self.master.stop(graceful=not immediate)

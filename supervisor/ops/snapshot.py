@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 from supervisor.pool.allocator import Pool, Worker
+from supervisor.pool.recycling import stuck
 from supervisor.pool.states import State
 
 
@@ -52,13 +53,18 @@ class CpuSampler:
             del self.samples[pid]
 
 
+def shown(worker: Worker, now: float, stuck_after: float) -> str:
+    """A worker's state as operators see it: `stuck` when busy for `stuck_after` or longer."""
+    return "stuck" if stuck(worker, now, stuck_after) else worker.state.shown
+
+
 def worker_rows(pool: Pool, pids: dict[bytes, int | None], sampler: CpuSampler,
-                now: float) -> list[dict[str, Any]]:
+                now: float, stuck_after: float) -> list[dict[str, Any]]:
     """One row per worker process, by id then age; `pids` fills in pids of starting workers."""
     rows = []
     for worker in sorted(pool.workers.values(), key=lambda w: (w.id, w.started)):
         pid = worker.pid or pids.get(worker.ident)
-        rows.append(_row(worker, pid, sampler, now))
+        rows.append(_row(worker, pid, sampler, now) | {"state": shown(worker, now, stuck_after)})
     sampler.forget_others({row["pid"] for row in rows if row["pid"]})
     return rows
 
@@ -81,17 +87,20 @@ def _row(worker: Worker, pid: int | None, sampler: CpuSampler, now: float) -> di
             "age": round(now - worker.started, 3), "request": request}
 
 
-def pool_counts(pool: Pool) -> dict[str, int]:
-    counts = {state.shown: 0 for state in State}
+def pool_counts(pool: Pool, now: float, stuck_after: float) -> dict[str, int]:
+    counts = {state.shown: 0 for state in State} | {"stuck": 0}
     for worker in list(pool.workers.values()):
-        counts[worker.state.shown] += 1
+        counts[shown(worker, now, stuck_after)] += 1
     return counts
 
 
 def summary(state: str, size: int, counts: dict[str, int], queue: int) -> str:
     """The one-line STATUS= text for systemd (`systemctl status` shows it)."""
-    up = counts["ready"] + counts["working"]
-    text = f"{state}: {up}/{size} workers up ({counts['working']} busy), {queue} queued"
+    up = counts["ready"] + counts["working"] + counts["stuck"]
+    text = f"{state}: {up}/{size} workers up ({counts['working'] + counts['stuck']} busy), " \
+        f"{queue} queued"
+    if counts["stuck"]:
+        text += f", {counts['stuck']} stuck"
     if counts["starting"]:
         text += f", {counts['starting']} starting"
     return text

@@ -56,6 +56,12 @@ def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None
     return None
 
 
+def stuck(worker: Worker, now: float, stuck_after: float) -> bool:
+    """Has `worker` been running its request for `stuck_after` or longer? (0: never stuck)"""
+    return bool(stuck_after) and worker.request is not None and \
+        now - worker.request.started >= stuck_after
+
+
 def exec_deadline(worker: Worker, exec_ttl: float) -> float | None:
     """When the request `worker` runs must be cut off, or None."""
     if not exec_ttl or worker.request is None:

@@ -86,7 +86,7 @@ class Ticker:
         self.paused_path = config.run_dir / state.PAUSED_FILE
         self.socket = context.socket(zmq.ROUTER)
         self.socket.linger = 0
-        self.socket.bind(f"ipc://{config.run_dir}/ticks.sock")
+        wire.bind(self.socket, f"ipc://{config.run_dir}/ticks.sock")
         self.specs: list[dict] = []
         self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
                                 self._scheduler_args, poller)

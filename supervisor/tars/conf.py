@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from supervisor.config import values
 from supervisor.errors import ConfigError
 
 DEFAULT_ENDPOINT_TIMEOUT_MS = 3000
@@ -186,6 +187,10 @@ def parse_endpoint(text: str) -> Endpoint:
     host = options.get("h", "")
     if not host:
         raise ValueError(f"endpoint {text!r} has no -h HOST")
+    try:
+        values.host(host)
+    except ValueError as exc:
+        raise ValueError(f"endpoint {text!r}: -h {exc}") from None
     port_text = options.get("p", "")
     if not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"endpoint {text!r} needs -p PORT between 0 and 65535")
@@ -259,6 +264,9 @@ def parse_server_conf(text: str, filename: str = "<string>") -> TarsServerConf:
         node_servant, node_endpoints = parse_proxy(server.values["node"])
     except ValueError as exc:
         raise ConfigError(f"{filename}:{node_line}: node: {exc}") from None
+    if node_endpoints[0].port == 0 or node_endpoints[0].host == "*":
+        raise ConfigError(f"{filename}:{node_line}: node: needs the node's host and a port "
+                          f"above 0, got {node_endpoints[0]}")
     adapters = [_adapter(b, filename) for b in server.children if b.name.endswith("Adapter")]
     return TarsServerConf(
         path=filename,

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from pathlib import Path
 
 from supervisor import config as config_loader
-from supervisor.config import Config
+from supervisor.config import MAX_WORKERS, Config
 from supervisor.config.values import check_peers
 from supervisor.errors import ConfigError
 from supervisor.tars import conf as tars_conf
@@ -80,11 +81,36 @@ def apply(config: Config, conf: TarsServerConf) -> Config:
         assert block is not None
         changes["listen"] = _listen(adapter, block, conf.path)
         if "threads" in block.values:
+            if adapter.threads > MAX_WORKERS:
+                raise ConfigError(f"{_where(block, 'threads', conf.path)}: <{adapter.name}> "
+                                  f"threads: expected 0..{MAX_WORKERS}, got {adapter.threads}")
             threads = adapter.threads or os.cpu_count() or 1
             changes["pool"] = dataclasses.replace(config.pool, num_workers=threads)
         if adapter.allow:
             changes["allow"] = _allow(adapter, block, conf.path)
     return dataclasses.replace(config, **changes)
+
+
+def check_hosts(config: Config) -> None:
+    """For `supervisor check`: the tcp listen host and the Tars node's host resolve.
+
+    Names are only resolved here (and by ZeroMQ at bind time): loading a config never
+    waits on DNS.
+    """
+    targets = []
+    if config.listen.startswith("tcp://"):
+        adapter = obj_adapter(config.tars) if config.tars else None
+        where = (f"{config.tars.path}: <{adapter.name}> endpoint" if adapter
+                 else f"{config.path}: server.listen")
+        targets.append((where, config.listen[len("tcp://"):].rpartition(":")[0].strip("[]")))
+    if config.tars:
+        targets.append((f"{config.tars.path}: node", config.tars.node.host))
+    for where, host in targets:
+        try:
+            socket.getaddrinfo(host, None)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ConfigError(f"{where}: host {host!r} does not resolve: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _where(block: Block, key: str, path: str) -> str:
@@ -99,7 +125,8 @@ def _listen(adapter: Adapter, block: Block, path: str) -> str:
     if endpoint.port == 0:
         raise ConfigError(f"{_where(block, 'endpoint', path)}: <{adapter.name}> endpoint: "
                           "needs a port above 0")
-    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    host = "127.0.0.1" if endpoint.host == "*" else endpoint.host  # as in the YAML: loopback
+    host = f"[{host}]" if ":" in host else host
     return f"tcp://{host}:{endpoint.port}"
 
 

@@ -17,6 +17,54 @@ import threading
 import zmq
 
 _CHUNK = 65536
+_FINAL_CHUNKS = 64  # read at close, even from a pipe a handler's child keeps writing to
+MAX_LINE = 16384
+"""A line of output (stdout, stderr) longer than this is cut, with a note saying so."""
+MAX_RECORD = 65536
+"""A log record (a traceback, say) may be longer than a line of output."""
+
+
+def cut_message(message: str, limit: int = MAX_RECORD) -> str:
+    """`message`, or its first `limit` characters and a note saying how many more there were."""
+    if len(message) <= limit:
+        return message
+    return (f"{message[:limit]} [message cut at {limit} characters; "
+            f"{len(message) - limit} more are not logged]")
+
+
+class Lines:
+    """Splits a stream into lines for the log, each cut at `limit` bytes (and marked so)."""
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.limit = limit
+        self.cut = b" [line cut at %d bytes; the rest of it is not logged]" % limit
+        self.pending = b""
+        self.skipping = False  # inside a line already cut: drop until its newline
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data, out = self.pending + chunk, []
+        while True:
+            end = data.find(b"\n")
+            if self.skipping:
+                if end < 0:
+                    data = b""
+                    break
+                data, self.skipping = data[end + 1:], False
+            elif end < 0:
+                if len(data) > self.limit:
+                    out.append(data[:self.limit] + self.cut)
+                    data, self.skipping = b"", True
+                break
+            else:
+                line, data = data[:end], data[end + 1:]
+                out.append(line if len(line) <= self.limit else line[:self.limit] + self.cut)
+        self.pending = data
+        return out
+
+    def end(self) -> list[bytes]:
+        """The last line, which had no newline."""
+        rest, self.pending = self.pending, b""
+        return [rest] if rest else []
 
 
 class _PipeHandler(logging.Handler):
@@ -29,7 +77,7 @@ class _PipeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = json.dumps({"level": record.levelno, "name": record.name,
-                               "msg": self.format(record)})
+                               "msg": cut_message(self.format(record))})
             os.write(self.fd, line.encode() + b"\n")
         except Exception:
             self.handleError(record)
@@ -56,26 +104,37 @@ class Capture:
         root = logging.getLogger()
         root.handlers[:] = [_PipeHandler(self.log_write)]
         root.setLevel(level.upper())
+        self._stop_r, self._stop_w = os.pipe()
         self.thread = threading.Thread(target=self._pump, name="capture", daemon=True)
         self.thread.start()
 
     def _pump(self) -> None:
-        pending = {fd: b"" for fd in self.streams}
-        while pending:
-            readable, _, _ = select.select(list(pending), [], [])
+        lines = {fd: Lines(MAX_RECORD + 1024 if kind == b"log" else MAX_LINE)
+                 for fd, kind in self.streams.items()}
+        while lines:
+            readable, _, _ = select.select([*lines, self._stop_r], [], [])
+            if self._stop_r in readable:  # close(): forward what is there now, and stop
+                for fd in list(lines):
+                    for _ in range(_FINAL_CHUNKS):
+                        if not select.select([fd], [], [], 0)[0] or not (chunk := os.read(
+                                fd, _CHUNK)):
+                            break
+                        self._send(fd, lines[fd].feed(chunk))
+                    self._end(fd, lines)
+                return
             for fd in readable:
                 chunk = os.read(fd, _CHUNK)
-                data = pending[fd] + chunk
-                *lines, rest = data.split(b"\n")
-                for line in lines:
-                    self.socket.send_multipart([*self.prefix, self.streams[fd], line])
-                if chunk:
-                    pending[fd] = rest
-                    continue
-                if rest:
-                    self.socket.send_multipart([*self.prefix, self.streams[fd], rest])
-                os.close(fd)
-                del pending[fd]
+                self._send(fd, lines[fd].feed(chunk))
+                if not chunk:
+                    self._end(fd, lines)
+
+    def _end(self, fd: int, lines: dict[int, Lines]) -> None:
+        self._send(fd, lines.pop(fd).end())
+        os.close(fd)
+
+    def _send(self, fd: int, lines: list[bytes]) -> None:
+        for line in lines:
+            self.socket.send_multipart([*self.prefix, self.streams[fd], line])
 
     def close(self) -> None:
         """Flush everything written so far to the master, then stop forwarding."""
@@ -88,5 +147,6 @@ class Capture:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.close(devnull)
-        self.thread.join(timeout=2.0)
+        os.write(self._stop_w, b"!")  # what this process wrote is in the pipes: forward it
+        self.thread.join(timeout=2.0)  # and go, even if a handler's child keeps a pipe open
         self.socket.close()

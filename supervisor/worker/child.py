@@ -26,6 +26,18 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def lead_process_group(title: str) -> None:
+    """Lead a process group of this process's own, which the master kills with it.
+
+    Whatever a handler starts (`subprocess`, `os.fork`) joins the group and so goes
+    with the worker, on every path: the master kills the group when the worker exits,
+    and its reaper does when the master itself is killed. A forked child is titled
+    `TITLE child`, so `ps` never shows it as the worker.
+    """
+    os.setpgid(0, 0)
+    os.register_at_fork(after_in_child=lambda: set_title(f"{title} child"))
+
+
 def _release_forkserver() -> None:
     """Close the forkserver's "master alive" pipe end that multiprocessing hands every child.
 

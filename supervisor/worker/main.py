@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import zmq
 from supervisor import wire
 from supervisor.payload import Payload, encode_result
 from supervisor.worker.capture import Capture
-from supervisor.worker.child import die_with_parent, set_title
+from supervisor.worker.child import die_with_parent, lead_process_group, set_title
 from supervisor.worker.diagnostics import enable_stack_dumps
 from supervisor.worker.handlers import HandlerLoadError, build
 
@@ -68,9 +67,18 @@ def _serve(sock: zmq.Socket, table: dict[str, Any], spec: WorkerSpec, runtime: _
         sock.send_multipart(reply)
 
 
+def _exit_code(exc: SystemExit) -> int:
+    """The code the process exits with, as the interpreter would choose it for `exc`."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
 def main(spec: WorkerSpec) -> None:
     """Entry point of a worker process (the target given to multiprocessing)."""
     die_with_parent()
+    lead_process_group(f"supervisor: worker {spec.id}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runtime = _Runtime()
@@ -97,8 +105,10 @@ def main(spec: WorkerSpec) -> None:
         code = 3
     else:
         sock.send_multipart([wire.READY, json.dumps({"pid": os.getpid()}).encode()])
-        with contextlib.suppress(SystemExit):
+        try:
             _serve(sock, table, spec, runtime)
+        except SystemExit as exc:  # SIGTERM while idle, or a handler's sys.exit(N)
+            code = _exit_code(exc)
     capture.close()
     sock.close()
     context.term()

@@ -54,3 +54,26 @@ def test_a_killed_worker_is_replaced_at_once_and_counted(harness):
     h.exit(worker, -signal.SIGKILL)
     assert h.master.ops.metrics.restarts["killed"] == 1
     assert 0 in h.master.workers.pending
+
+
+def test_a_reset_retires_a_worker_still_starting_before_killing_it(harness, children):
+    """Its READY may already be on the way: retired first, it takes no request."""
+    h = harness(workers=1)
+    (starting,) = h.idents
+    h.request(b"r1")
+    h.master.reset()
+    assert h.master.pool.workers[starting].state is State.STOPPING
+    h.ready(starting)
+    assert h.backend.to(starting) == [[wire.STOP]]  # no request
+    assert children.signalled(signal.SIGKILL) == [children.processes[0].pid]
+
+
+def test_a_worker_leaving_takes_its_process_group_with_it(harness, children):
+    h = harness(workers=1)
+    h.ready_all()
+    (worker,) = h.idents
+    pid = h.master.workers.processes[worker].pid
+    assert h.master.workers.procs.reaper.groups == {pid}
+    h.exit(worker, 0)
+    assert (pid, signal.SIGKILL) in children.groups
+    assert h.master.workers.procs.reaper.groups == set()
