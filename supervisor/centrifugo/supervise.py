@@ -113,7 +113,7 @@ class ProxyService:
             self.state = "restarting"
 
     def next_deadline(self) -> float | None:
-        return self.process.restart_at
+        return self.process.next_deadline()
 
     def stop(self) -> None:
         self.process.stop()

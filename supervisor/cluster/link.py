@@ -69,7 +69,7 @@ class ClusterLink:
         self.coordinator.after_poll(events, now)
 
     def next_deadline(self) -> float | None:
-        return self.coordinator.restart_at
+        return self.coordinator.next_deadline()
 
     def stop(self) -> None:
         self.coordinator.stop()
