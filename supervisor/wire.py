@@ -1,47 +1,235 @@
 """The frames that cross ZeroMQ sockets: raw bytes and JSON, never pickles.
 
-client -> master   [req_id, handler, body] or [req_id, handler, body, context-json]
-master -> client   [req_id, OK, body] or [req_id, ERR, error-json]
-master -> worker   [handler, body, context-json-or-empty] or [STOP]
-worker -> master   [OK, body] | [ERR, error-json] | [READY, info-json] | [FATAL, info-json]
-worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
+Wire version 2 (what `Client` and `AsyncClient` speak):
+
+    client -> master   [head, body]
+        head = HEAD(version 2, kind, handler length, timeout ms, request id)
+               + handler + context JSON object (optional)
+        kind CALL: body is the request body; CHUNK: body is pack_bodies(bodies), each
+        body runs as its own handler call on one worker; CANCEL: body is empty and the
+        request id names an earlier call, dropped if it has not started.
+        A timeout (ms, 0 = none) tells the master when the caller stops waiting: a
+        request still queued then is dropped, not run.
+    master -> client   [answer, body, answer, body, ...]   (one or more answers)
+        answer = ANSWER(version 2, status, request id); status OK (the result),
+        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_outcomes)
+
+Version 1, still served:
+
+    client -> master   [req_id, handler, body] or [req_id, handler, body, context-json]
+    master -> client   [req_id, OK, body] or [req_id, ERR, error-json]
+
+Between the master and its own processes:
+
+    master -> worker   [job, body, job, body, ...] or [STOP]
+        job = JOB(number in this worker's stream, kind) + handler length + handler + context
+    worker -> master   [done, body] | [READY, info-json] | [FATAL, info-json]
+        done = DONE("d", status, number)
+    worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
+
+Sizes are bounded: every frame a peer sends by `server.max_message_size` (ZeroMQ
+MAXMSGSIZE drops a larger frame's connection unread), and the fields below by the
+MAX_* constants; error messages never echo more than a few hundred bytes of input.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
+
+import zmq
 
 from supervisor import errors
 
+VERSION = 2
 OK = b"ok"
 ERR = b"err"
 READY = b"ready"
 FATAL = b"fatal"
 STOP = b"stop"
+
+# Request kinds (v2 head) and answer statuses (v2 answer, worker done).
+CALL, CHUNK, CANCEL = 1, 2, 3
+S_OK, S_ERR, S_CHUNK = 0, 1, 2
+
+HEAD = struct.Struct(">BBBxIQ")
+ANSWER = struct.Struct(">BBQ")
+JOB = struct.Struct(">QBB")
+DONE = struct.Struct(">cBQ")
+_COUNT = struct.Struct(">I")
+
 MAX_REQUEST_ID = 64
+MAX_HANDLER = 128
+MAX_CONTEXT = 64 * 1024
+MAX_CHUNK = 4096
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32
+MAX_SHOWN = 200
 _OPENERS = frozenset(b"[{")
+
+# pyzmq flags as plain ints: pyzmq's `send_multipart`/`recv_multipart` build enum
+# objects on every frame; `Socket.send(data, int)` and `Socket.recv(int, copy=False)`
+# (with `Frame.more`) go straight to the compiled code (pinned in tests/integration/
+# test_zmq_pins.py).
+NOBLOCK = int(zmq.NOBLOCK)
+SNDMORE = int(zmq.SNDMORE)
 
 
 class WireError(ValueError):
     """Frames that do not follow the protocol; the message says what was wrong."""
 
 
+def shown(data: bytes) -> str:
+    """Peer input as it may appear in a log line or an error reply: decoded and cut short."""
+    text = data[:MAX_SHOWN].decode("utf-8", "replace")
+    return text + f"... ({len(data)} bytes)" if len(data) > MAX_SHOWN else text
+
+
+# --- socket I/O without pyzmq's per-frame enum cost ---
+
+def send(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
+    """Send one multipart message (`flags`: 0 or NOBLOCK)."""
+    last = len(frames) - 1
+    more = SNDMORE | flags
+    for index, frame in enumerate(frames):
+        sock.send(frame, flags if index == last else more)
+
+
+def recv(sock: zmq.Socket, flags: int = 0, most: int = 64) -> list[bytes]:
+    """Receive one multipart message; raise WireError (after reading it all) past `most` frames."""
+    receive = sock.recv
+    frame = receive(flags, copy=False)
+    frames = [frame.bytes]
+    extra = 0
+    while frame.more:
+        frame = receive(flags, copy=False)
+        if len(frames) < most:
+            frames.append(frame.bytes)
+        else:
+            extra += 1
+    if extra:
+        raise WireError(f"a message of more than {most} frames ({most + extra})")
+    return frames
+
+
+# --- version 2 ---
+
+def request_head(kind: int, req_id: int, handler: bytes, timeout_ms: int = 0,
+                 context: bytes = b"") -> bytes:
+    return HEAD.pack(VERSION, kind, len(handler), timeout_ms, req_id) + handler + context
+
+
+def parse_head(head: bytes) -> tuple[int, int, int, bytes, bytes]:
+    """Check a v2 request head; return (kind, request id, timeout ms, handler, context)."""
+    if len(head) < HEAD.size:
+        raise WireError(f"request head of {len(head)} bytes, expected at least {HEAD.size}")
+    version, kind, length, timeout_ms, req_id = HEAD.unpack_from(head)
+    if version != VERSION:
+        raise WireError(f"unsupported wire version {version} (this master speaks 1 and 2)")
+    if kind not in (CALL, CHUNK, CANCEL):
+        raise WireError(f"unknown request kind {kind}")
+    end = HEAD.size + length
+    if not 0 < length <= MAX_HANDLER or end > len(head):
+        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes within the head")
+    context = head[end:]
+    if context and (len(context) > MAX_CONTEXT or not _is_json_object(context)):
+        raise WireError(f"context is not a JSON object of at most {MAX_CONTEXT} bytes")
+    return kind, req_id, timeout_ms, head[HEAD.size:end], context
+
+
+def request_id_of(head: bytes) -> int | None:
+    """The request id of a v2 head, if it has one, to address an error reply to."""
+    if len(head) >= HEAD.size and head[0] == VERSION:
+        return HEAD.unpack_from(head)[4]
+    return None
+
+
+def answer(status: int, req_id: int) -> bytes:
+    return ANSWER.pack(VERSION, status, req_id)
+
+
+def pack_bodies(bodies: list[bytes]) -> bytes:
+    """A chunk: count, each body's length, then the bodies."""
+    return struct.pack(f">I{len(bodies)}I", len(bodies), *map(len, bodies)) + b"".join(bodies)
+
+
+def chunk_count(data: bytes) -> int:
+    """Check a packed chunk without copying it; return how many bodies it carries."""
+    if len(data) < _COUNT.size:
+        raise WireError("a chunk needs at least its 4-byte count")
+    count = _COUNT.unpack_from(data)[0]
+    if not 0 < count <= MAX_CHUNK:
+        raise WireError(f"a chunk carries 1..{MAX_CHUNK} bodies, not {count}")
+    if len(data) < 4 + 4 * count or \
+            sum(struct.unpack_from(f">{count}I", data, 4)) != len(data) - 4 - 4 * count:
+        raise WireError("chunk body lengths do not add up to its size")
+    return count
+
+
+def unpack_bodies(data: bytes) -> list[bytes]:
+    count = chunk_count(data)
+    lengths = struct.unpack_from(f">{count}I", data, 4)
+    bodies, offset = [], 4 + 4 * count
+    for length in lengths:
+        bodies.append(data[offset:offset + length])
+        offset += length
+    return bodies
+
+
+def pack_outcomes(outcomes: list[tuple[int, bytes]]) -> bytes:
+    """A chunk's answers: count, each status byte, each length, then the bodies."""
+    count = len(outcomes)
+    return struct.pack(f">I{count}B{count}I", count, *(s for s, _ in outcomes),
+                       *(len(b) for _, b in outcomes)) + b"".join(b for _, b in outcomes)
+
+
+def unpack_outcomes(data: bytes) -> list[tuple[int, bytes]]:
+    count = _COUNT.unpack_from(data)[0]
+    statuses = struct.unpack_from(f">{count}B", data, 4)
+    lengths = struct.unpack_from(f">{count}I", data, 4 + count)
+    outcomes, offset = [], 4 + 5 * count
+    for status, length in zip(statuses, lengths, strict=True):
+        outcomes.append((status, data[offset:offset + length]))
+        offset += length
+    if offset != len(data):
+        raise WireError("chunk answer lengths do not add up to its size")
+    return outcomes
+
+
+def job(seq: int, kind: int, handler: bytes, context: bytes) -> bytes:
+    return JOB.pack(seq, kind, len(handler)) + handler + context
+
+
+def parse_job(head: bytes) -> tuple[int, int, bytes, bytes]:
+    """(number, kind, handler, context) of a job head from the master."""
+    seq, kind, length = JOB.unpack_from(head)
+    return seq, kind, head[JOB.size:JOB.size + length], head[JOB.size + length:]
+
+
+def done(status: int, seq: int) -> bytes:
+    return DONE.pack(b"d", status, seq)
+
+
+# --- version 1 ---
+
 def parse_request(frames: list[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
-    """Check a client's request frames; return (req_id, handler, body, context)."""
+    """Check a v1 request's frames; return (req_id, handler, body, context)."""
     if not 3 <= len(frames) <= 4:
         raise WireError(f"expected 3 or 4 frames (request id, handler, body[, context]), "
-                        f"got {len(frames)}")
+                        f"or 2 (wire version 2), got {len(frames)}")
     req_id, handler, body = frames[0], frames[1], frames[2]
     if not 0 < len(req_id) <= MAX_REQUEST_ID:
         raise WireError(f"request id must be 1..{MAX_REQUEST_ID} bytes")
+    if not 0 < len(handler) <= MAX_HANDLER:
+        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes")
     context = frames[3] if len(frames) == 4 else b""
-    if context and not _is_json_object(context):
+    if context and (len(context) > MAX_CONTEXT or not _is_json_object(context)):
         raise WireError("context frame is not a JSON object")
     return req_id, handler, body, context
 
+
+# --- JSON from peers ---
 
 def _is_json_object(data: bytes) -> bool:
     try:
@@ -88,8 +276,17 @@ def _nesting(data: bytes) -> int:
     return deepest
 
 
+# --- errors ---
+
+MAX_ERROR_TEXT = 4096
+MAX_TRACEBACK = 16384
+
+
 def error_body(code: str, message: str, **extra: Any) -> bytes:
-    return json.dumps({"code": code, "message": message, **extra}).encode()
+    """An error reply; its message and string fields are cut to a bounded length."""
+    extra = {key: value[:MAX_TRACEBACK] if isinstance(value, str) else value
+             for key, value in extra.items()}
+    return json.dumps({"code": code, "message": message[:MAX_ERROR_TEXT], **extra}).encode()
 
 
 def decode_error(body: bytes) -> errors.SupervisorError:

@@ -216,6 +216,7 @@ def _build(raw: Any, path: str) -> Config:
         tars_config=tars.config,
         metrics_address=metrics.address,
         allow=server.allow or [],
+        limits=server.limits,
     )
 
 

@@ -35,11 +35,20 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """What one peer may make the master hold: frame sizes and messages per connection."""
+
+    message_size: int = setting(16 * 2**20, v.size_bytes(minimum=4096))
+    client_hwm: int = setting(1000, v.integer(minimum=1))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     run_dir: str = setting("./run", v.string)
     listen: str | None = setting(None, v.optional(v.endpoint))
     log: LogConfig = subsection(LogConfig)
     allow: list[str] | None = setting(None, v.optional(v.peers))
+    limits: LimitsConfig = subsection(LimitsConfig)
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,10 @@ class Policy:
 class PoolConfig:
     num_workers: int = setting(2, v.integer())
     max_jobs: int = setting(0, v.integer())
-    max_queue_size: int = setting(0, v.integer())
+    max_queue_size: int = setting(10000, v.integer())
+    max_queue_memory: int = setting(64 * 2**20, v.size_bytes())
+    pipeline: int = setting(4, v.integer(minimum=1))
+    prefetch_below: float = setting(0.005, v.duration(positive=True))
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
     start_method: str = setting("forkserver", v.choice(*START_METHODS))
@@ -115,6 +127,7 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def worker_endpoint(self) -> str:

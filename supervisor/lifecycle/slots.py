@@ -24,6 +24,7 @@ from supervisor.lifecycle.spawn import start_child
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
 from supervisor.pool.recycling import job_limits, soft_reason
+from supervisor.worker import journal
 from supervisor.worker.main import WorkerSpec
 from supervisor.worker.main import main as worker_main
 
@@ -67,9 +68,11 @@ class Workers:
     def _spawn(self, worker_id: int, now: float, standby: bool = False) -> bytes:
         self.sequence += 1
         ident = f"{worker_id}.{self.sequence}".encode()
+        journal_path = journal.path_for(self.config.run_dir, ident)
+        journal.create(journal_path)
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
-                          os.getcwd())
+                          os.getcwd(), str(journal_path), self.config.limits.message_size)
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
         process = start_child(self.config.pool.start_method, worker_main, spec,
                               name=f"worker-{worker_id}")

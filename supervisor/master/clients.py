@@ -1,8 +1,16 @@
 """The client side of the master: the listen socket, request checks, and answering callers.
 
 A request from a client carries a `Caller` as its origin: when the pool is done with
-it, the caller sends the answer on the listen socket and counts it in the metrics, so
-the loop answers clients and ticks the same way (`Origin` in `supervisor.pool`).
+it, the caller answers on the listen socket and counts it in the metrics, so the loop
+answers clients and ticks the same way (`Origin` in `supervisor.pool`). Answers to one
+client within one loop turn leave as one message (wire version 2); version 1 callers
+get one message per answer, as before.
+
+Nothing a peer sends can grow the master without bound: frames are capped by ZeroMQ
+(`server.limits.message_size`), messages per connection by its high-water marks, the
+queue by `pool.max_queue_size` and `pool.max_queue_memory`, answers a client does not
+read by its send high-water mark (they are dropped and counted), and the requests of a
+client whose connection closed are dropped from the queue and counted, not run.
 """
 
 from __future__ import annotations
@@ -11,15 +19,30 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import zmq
 
 from supervisor import wire
-from supervisor.errors import NotRunning, QueueFull
+from supervisor.errors import BadRequest, NotRunning, QueueFull
+from supervisor.master.peers import Peers
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool, QueueFullError, Request
 
 log = logging.getLogger("supervisor.master")
+
+NOBLOCK = wire.NOBLOCK
+# Answers sent to one client in one message at most.
+_PER_MESSAGE = 256
+# Outcomes counted for requests that ended without an answer reaching the client.
+CLIENT_GONE = "ClientGone"
+NOT_READ = "AnswerDropped"
+CANCELLED = "Cancelled"
+
+
+@lru_cache(maxsize=256)
+def _error(code: str, message: str) -> bytes:
+    return wire.error_body(code, message)
 
 
 class Clients:
@@ -33,49 +56,223 @@ class Clients:
         self.handler_names = handler_names
         self.dispatch = dispatch
         self.stopping = False
+        self.peers = Peers(socket)
+        self.outbox: dict[bytes, list[bytes]] = {}
+        self.pending: dict[tuple[bytes, int], Request] = {}
+        self.dropped: dict[str, int] = {}
 
-    def on_request(self, frames: list[bytes]) -> None:
-        client, *rest = frames
+    # --- reading ---
+
+    def drain(self, budget: int) -> bool:
+        """Read up to `budget` requests; True when more may be waiting."""
+        recv, peers = self.socket.recv, self.peers
+        for _ in range(budget):
+            try:
+                ident = recv(NOBLOCK)
+            except zmq.Again:
+                return False
+            first = frame = recv(NOBLOCK, copy=False)
+            frames, extra = [frame.bytes], 0
+            while frame.more:
+                frame = recv(NOBLOCK, copy=False)
+                if len(frames) < 4:
+                    frames.append(frame.bytes)
+                else:
+                    extra += 1
+            if ident not in peers:
+                peers.seen(ident, first)
+            try:
+                if len(frames) == 2:
+                    self._request(ident, frames[0], frames[1])
+                else:
+                    self._legacy(ident, frames, extra)
+            except Exception:
+                log.exception("failed while handling a request of %d frames; the master keeps "
+                              "running", len(frames) + extra)
+        return True
+
+    def _request(self, ident: bytes, head: bytes, body: bytes) -> None:
+        """A wire version 2 request (or cancel)."""
         try:
-            req_id, handler, body, context = wire.parse_request(rest)
+            kind, req_id, timeout_ms, handler, context = wire.parse_head(head)
+            count = wire.chunk_count(body) if kind == wire.CHUNK else 1
         except wire.WireError as exc:
             log.warning("dropped a malformed request: %s", exc)
-            if rest and 0 < len(rest[0]) <= wire.MAX_REQUEST_ID:
-                self.send(client, rest[0], wire.ERR, wire.error_body("BadRequest", str(exc)))
+            req_id = wire.request_id_of(head)
+            if req_id is not None:
+                self._reply(ident, wire.answer(wire.S_ERR, req_id),
+                            wire.error_body(BadRequest.code, str(exc)))
             return
+        if kind == wire.CANCEL:
+            self._cancel(ident, req_id)
+            return
+        caller = Caller(ident, req_id, self)
         if self.stopping:
-            self.send(client, req_id, wire.ERR,
-                      wire.error_body(NotRunning.code, "the master is stopping"))
+            caller.refuse(NotRunning.code, "the master is stopping")
+        elif handler not in self.handler_names:
+            caller.refuse(BadRequest.code, f"unknown handler {wire.shown(handler)!r}")
+        elif (ident, req_id) in self.pending:
+            caller.refuse(BadRequest.code, f"request id {req_id} is already in flight")
+        else:
+            now = time.monotonic()
+            request = Request(caller, handler, body, context, now, count=count,
+                              chunk=kind == wire.CHUNK,
+                              deadline=now + timeout_ms / 1000 if timeout_ms else 0.0,
+                              size=len(body) + len(context))
+            self._submit(request, (ident, req_id))
+
+    def _legacy(self, ident: bytes, frames: list[bytes], extra: int = 0) -> None:
+        """A wire version 1 request: [req_id, handler, body(, context)]."""
+        try:
+            if extra:
+                raise wire.WireError(f"expected 3 or 4 frames (request id, handler, body"
+                                     f"[, context]), or 2 (wire version 2), got "
+                                     f"{len(frames) + extra}")
+            req_id, handler, body, context = wire.parse_request(frames)
+        except wire.WireError as exc:
+            log.warning("dropped a malformed request: %s", exc)
+            if frames and 0 < len(frames[0]) <= wire.MAX_REQUEST_ID:
+                self._send_legacy(ident, frames[0], wire.ERR,
+                                  wire.error_body(BadRequest.code, str(exc)))
             return
-        if handler not in self.handler_names:
-            self.send(client, req_id, wire.ERR, wire.error_body(
-                "BadRequest", f"unknown handler {handler.decode('utf-8', 'replace')!r}"))
-            return
-        request = Request(Caller(client, req_id, self), handler, body, context, time.monotonic())
+        caller = LegacyCaller(ident, req_id, self)
+        if self.stopping:
+            caller.refuse(NotRunning.code, "the master is stopping")
+        elif handler not in self.handler_names:
+            caller.refuse(BadRequest.code, f"unknown handler {wire.shown(handler)!r}")
+        else:
+            now = time.monotonic()
+            self._submit(Request(caller, handler, body, context, now,
+                                 size=len(body) + len(context)), None)
+
+    def _submit(self, request: Request, key: tuple[bytes, int] | None) -> None:
         try:
             worker = self.pool.submit(request, request.arrived)
         except QueueFullError as exc:
             request.origin.failed(request, QueueFull.code, str(exc))
             return
+        if key is not None:
+            self.pending[key] = request
         if worker is not None:
             self.dispatch(worker.ident, request)
 
-    def send(self, client: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
-        self.socket.send_multipart([client, req_id, status, body])
+    def _cancel(self, ident: bytes, req_id: int) -> None:
+        """The caller gave up on a request: if it still waits in the queue, it never runs."""
+        request = self.pending.get((ident, req_id))
+        if request is not None and not request.seq:
+            request.origin.cancelled = True
+            request.deadline = 1e-9  # dropped when it reaches the head of the queue
+
+    # --- connections that closed ---
+
+    def forget_gone(self) -> None:
+        """Drop the waiting requests of clients whose connection closed; count them."""
+        gone = set(self.peers.gone())
+        if not gone:
+            return
+        dropped = self.pool.drop(lambda r: getattr(r.origin, "client", None) not in gone)
+        for request in dropped:
+            self._count(request, CLIENT_GONE)
+        for key in [key for key in self.pending if key[0] in gone]:
+            del self.pending[key]
+        for ident in gone:
+            self.outbox.pop(ident, None)
+        if dropped:
+            log.info("dropped %d waiting requests of %d closed client connections",
+                     len(dropped), len(gone))
+
+    def _count(self, request: Request, outcome: str) -> None:
+        self.dropped[outcome] = self.dropped.get(outcome, 0) + request.count
+        self.ops.request_failed(request, outcome)
+
+    # --- answering ---
+
+    def _reply(self, ident: bytes, head: bytes, body: bytes) -> None:
+        frames = self.outbox.get(ident)
+        if frames is None:
+            self.outbox[ident] = [head, body]
+        else:
+            frames += (head, body)
+
+    def flush(self) -> None:
+        """Send each client its answers of this loop turn, a few hundred per message."""
+        outbox, self.outbox = self.outbox, {}
+        step = 2 * _PER_MESSAGE
+        for ident, frames in outbox.items():
+            for start in range(0, len(frames), step):
+                part = frames[start:start + step]
+                try:
+                    wire.send(self.socket, [ident, *part], NOBLOCK)
+                except zmq.Again:
+                    self._not_delivered(ident, len(part) // 2, NOT_READ)
+                except zmq.ZMQError:
+                    self.peers.forget(ident)
+                    self._not_delivered(ident, len(frames) // 2 - start // 2, CLIENT_GONE)
+                    break
+
+    def _send_legacy(self, ident: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
+        try:
+            wire.send(self.socket, [ident, req_id, status, body], NOBLOCK)
+        except zmq.Again:
+            self._not_delivered(ident, 1, NOT_READ)
+        except zmq.ZMQError:
+            self._not_delivered(ident, 1, CLIENT_GONE)
+
+    def _not_delivered(self, ident: bytes, count: int, outcome: str) -> None:
+        """Answers that could not be sent: the client reads none (full queue) or is gone."""
+        self.dropped[outcome] = self.dropped.get(outcome, 0) + count
+
+    def close(self) -> None:
+        self.peers.close()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Caller:
-    """The origin of a client's request: answered on the listen socket."""
+    """The origin of a wire version 2 request: answered on the listen socket."""
+
+    client: bytes
+    req_id: int
+    clients: Clients
+    cancelled: bool = False
+
+    def answered(self, request: Request, ok: bool, body: bytes, now: float) -> None:
+        clients = self.clients
+        clients.pending.pop((self.client, self.req_id), None)
+        status = wire.S_CHUNK if request.chunk else wire.S_OK if ok else wire.S_ERR
+        clients._reply(self.client, wire.answer(status, self.req_id), body)
+        clients.ops.request_done(request, ok, now)
+
+    def failed(self, request: Request, code: str, message: str) -> None:
+        clients = self.clients
+        clients.pending.pop((self.client, self.req_id), None)
+        if self.cancelled:
+            clients._count(request, CANCELLED)
+            return
+        clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id), _error(code, message))
+        clients.ops.request_failed(request, code)
+
+    def refuse(self, code: str, message: str) -> None:
+        """Answer an error before the request entered the pool."""
+        self.clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id),
+                            _error(code, message))
+
+
+@dataclass(slots=True, eq=False)
+class LegacyCaller:
+    """The origin of a wire version 1 request: one answer message each."""
 
     client: bytes
     req_id: bytes
     clients: Clients
+    cancelled: bool = False
 
     def answered(self, request: Request, ok: bool, body: bytes, now: float) -> None:
-        self.clients.send(self.client, self.req_id, wire.OK if ok else wire.ERR, body)
+        self.clients._send_legacy(self.client, self.req_id, wire.OK if ok else wire.ERR, body)
         self.clients.ops.request_done(request, ok, now)
 
     def failed(self, request: Request, code: str, message: str) -> None:
-        self.clients.send(self.client, self.req_id, wire.ERR, wire.error_body(code, message))
+        self.clients._send_legacy(self.client, self.req_id, wire.ERR, _error(code, message))
         self.clients.ops.request_failed(request, code)
+
+    def refuse(self, code: str, message: str) -> None:
+        self.clients._send_legacy(self.client, self.req_id, wire.ERR, _error(code, message))

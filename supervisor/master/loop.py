@@ -17,33 +17,35 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.errors import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    EXIT_OK,
-    ExecTimeout,
-    NoFreeWorkers,
-    NotRunning,
-    WorkerLost,
-)
+from supervisor.errors import EXIT_FAILURE, EXIT_OK, NoFreeWorkers, NotRunning
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
 from supervisor.master import rundir
+from supervisor.master.backend import Backend
 from supervisor.master.clients import Clients
-from supervisor.master.logs import Logs, log_handler_error
+from supervisor.master.logs import Logs
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
 from supervisor.ops.operations import Operations
-from supervisor.pool.allocator import Pool, Request
-from supervisor.pool.recycling import exec_deadline, should_prespawn
-from supervisor.pool.states import UP, State
+from supervisor.pool.allocator import Pool
+from supervisor.pool.recycling import exec_deadline
+from supervisor.pool.states import UP
 from supervisor.scheduling.dispatcher import Ticker
 from supervisor.tars.liveness import Liveness
+from supervisor.worker import journal
 from supervisor.worker.child import set_title
 
 log = logging.getLogger("supervisor.master")
 
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
+# Messages read from one socket per loop turn: enough to drain a burst in one wake-up, few
+# enough that a flood of requests never keeps ticks, signals or the control socket waiting.
+CLIENT_BUDGET = 512
+BUDGET = 4096
+# Slack above server.limits.message_size for a worker's answer: the error JSON around it.
+_ANSWER_SLACK = 64 * 1024
+# The largest frame a worker's log forwarding sends (64 KB chunks plus its tags).
+_LOG_FRAME = 1 << 20
 
 
 def _guarded(what: str, handle, *args) -> None:
@@ -58,7 +60,9 @@ class Master:
     def __init__(self, config: Config, logs: Logs) -> None:
         self.config = config
         self.logs = logs
-        self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout)
+        self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout,
+                         config.pool.pipeline, config.pool.prefetch_below,
+                         config.pool.max_queue_memory)
         self.signals: SignalQueue | None = None
         self.stopping = False
         self.stop_deadline: float | None = None
@@ -73,6 +77,7 @@ class Master:
         self.poller = zmq.Poller()
         self.workers: Workers
         self.clients: Clients
+        self.backend_link: Backend
         self.services: list[Service] = []
         self.service_sockets: dict[zmq.Socket, object] = {}
         self.ops = Operations(self)
@@ -84,6 +89,7 @@ class Master:
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
         rundir.prepare(self.config)
         pidfile.acquire()
+        journal.remove_all(self.config.run_dir)
         try:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
@@ -111,28 +117,38 @@ class Master:
         return self.exit_code
 
     def _bind(self) -> None:
+        limits = self.config.limits
         self.frontend = self.context.socket(zmq.ROUTER)
         self.backend = self.context.socket(zmq.ROUTER)
-        self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.child_logs = self.context.socket(zmq.PULL)
         for sock in (self.frontend, self.backend, self.child_logs):
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = 0
+        # A peer that sends a larger frame is disconnected by ZeroMQ before it is read.
+        self.frontend.maxmsgsize = limits.message_size
+        self.frontend.sndhwm = self.frontend.rcvhwm = limits.client_hwm
+        self.frontend.router_mandatory = 1  # a full or closed client connection is known
+        self.frontend.heartbeat_ivl, self.frontend.heartbeat_timeout = 1000, 3000
+        self.backend.router_mandatory = 1
+        self.backend.maxmsgsize = limits.message_size + _ANSWER_SLACK
+        self.child_logs.maxmsgsize = _LOG_FRAME
         self.backend.bind(self.config.worker_endpoint)
         self.child_logs.bind(self.config.log_endpoint)
         self.ops.guard(self.frontend)
-        self.frontend.bind(self.config.listen)
-        for sock in (self.frontend, self.backend, self.child_logs):
-            self.poller.register(sock, zmq.POLLIN)
+        self.backend_link = Backend(self, self.backend)
         self.clients = Clients(self.frontend, self.pool, self.ops,
-                               {name.encode() for name in self.config.handlers}, self._dispatch)
+                               {name.encode() for name in self.config.handlers},
+                               self.backend_link.dispatch)
+        self.frontend.bind(self.config.listen)
+        for sock in (self.frontend, self.backend, self.child_logs, self.clients.peers.monitor):
+            self.poller.register(sock, zmq.POLLIN)
 
     def _add_services(self) -> None:
         """The services beside the pool that this config asks for."""
         config = self.config
         if config.schedules:
-            ticker = Ticker(config, self.pool, self.context, self.poller, self._dispatch,
-                            self.ops.metrics.tick)
+            ticker = Ticker(config, self.pool, self.context, self.poller,
+                            self.backend_link.dispatch, self.ops.metrics.tick)
             self.ops.add_status("schedules", ticker.snapshot)
             self.services.append(ticker)
         if config.keepalive_enabled and config.tars:
@@ -162,15 +178,19 @@ class Master:
         for service in self.services:
             service.close()
         self.ops.close()
+        if hasattr(self, "clients"):
+            self.clients.close()
         if self.signals is not None:
             self.signals.close()
         self.frontend.close(linger=1000)  # the last answers still go out
         self.context.destroy(linger=0)
         rundir.remove_sockets(self.config)
+        journal.remove_all(self.config.run_dir)
 
     # --- the loop ---
 
     def _loop(self) -> None:
+        link, clients, frontend = self.backend_link, self.clients, self.frontend
         while True:
             now = time.monotonic()
             deadline = self._next_deadline()
@@ -179,13 +199,16 @@ class Master:
             if self.child_logs in events:
                 self._drain(self.child_logs, self.logs.child_line)
             if self.backend in events:
-                self._drain(self.backend, self._on_worker)
-            for fd in events:  # after the replies a dying worker sent, before new requests
+                self._drain(self.backend, link.on_message)
+            for fd in events:  # after the answers a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
-                    _guarded("a worker's exit", self._on_exit, ident)
-            if self.frontend in events:
-                self._drain(self.frontend, self.clients.on_request)
+                    _guarded("a worker's exit", link.on_exit, ident)
+            if frontend in events:
+                clients.drain(CLIENT_BUDGET)
+            if clients.peers.monitor in events or clients.peers.leaving:
+                _guarded("closed client connections", clients.forget_gone)
+            self._flush()
             if self.signals.fileno() in events:
                 _guarded("signals", self._on_signals)
             for sock, handle in self.service_sockets.items():
@@ -195,11 +218,19 @@ class Master:
                 _guarded(service.name, service.after_poll, events, time.monotonic())
             _guarded("timers", self._on_timers, time.monotonic())
             _guarded("operations", self.ops.after_poll, events, time.monotonic())
+            self._flush()
             if self.stopping and not self.workers.processes and \
                     not any(service.draining() for service in self.services):
                 self._drain(self.child_logs, self.logs.child_line)
-                self._refuse_queued(NotRunning, "the master stopped")
+                link.refuse_queued(NotRunning, "the master stopped")
+                self.clients.flush()
                 return
+
+    def _flush(self) -> None:
+        """Send what this turn produced: requests to workers first, then answers to clients."""
+        _guarded("expired requests", self.backend_link.fail_expired)
+        _guarded("sending to workers", self.backend_link.flush)
+        _guarded("answering clients", self.clients.flush)
 
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
@@ -211,21 +242,28 @@ class Master:
         return min(candidates) if candidates else None
 
     @staticmethod
-    def _drain(sock: zmq.Socket, handle) -> None:
-        for _ in range(1000):
+    def _drain(sock: zmq.Socket, handle, budget: int = BUDGET) -> None:
+        recv = wire.recv
+        for _ in range(budget):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv(sock, wire.NOBLOCK)
             except zmq.Again:
                 return
-            _guarded(f"a message of {len(frames)} frames ({sum(map(len, frames))} bytes)",
-                     handle, frames)
+            except wire.WireError as exc:
+                log.warning("dropped a message: %s", exc)
+                continue
+            try:
+                handle(frames)
+            except Exception:
+                log.exception("failed while handling a message of %d frames (%d bytes); the "
+                              "master keeps running", len(frames), sum(map(len, frames)))
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):
-            self._reply_error(request, NoFreeWorkers,
-                              f"no free worker within {self.config.pool.allocate_timeout:g}s")
+            self.backend_link.fail(request, NoFreeWorkers, "no free worker within "
+                                   f"{self.config.pool.allocate_timeout:g}s")
         if self.exec_ttl:
-            self._cut_off_overdue(now)
+            self.backend_link.cut_off_overdue(now, self.exec_ttl)
         if not self.stopping:
             self.workers.start_due(now)
             if self.next_watch is not None and now >= self.next_watch:
@@ -236,135 +274,6 @@ class Master:
             log.warning("destroy_timeout passed: killing %d remaining workers",
                         len(self.workers.processes))
             self.workers.kill_all()
-
-    def _cut_off_overdue(self, now: float) -> None:
-        """exec_ttl is hard: answer ExecTimeout, kill the worker; its slot restarts."""
-        for worker in self.pool.busy():
-            deadline = exec_deadline(worker, self.exec_ttl)
-            if deadline is None or now < deadline:
-                continue
-            request = self.pool.abandon(worker.ident)
-            log.warning("worker %d (pid %s) ran %r past exec_ttl %gs; killing it", worker.id,
-                        worker.pid, request.handler.decode("utf-8", "replace"), self.exec_ttl)
-            self._reply_error(request, ExecTimeout,
-                              f"the handler ran longer than exec_ttl {self.exec_ttl:g}s")
-            self.workers.kill(worker.ident)
-
-    # --- requests on their way to workers ---
-
-    def _dispatch(self, ident: bytes, request: Request) -> None:
-        try:
-            self.backend.send_multipart([ident, request.handler, request.body, request.context])
-        except zmq.ZMQError:
-            log.warning("worker %s is unreachable; its request goes to another worker",
-                        ident.decode())
-            self.pool.abandon(ident)
-            self.workers.kill(ident)
-            worker = self.pool.submit(request, time.monotonic())
-            if worker is not None:
-                self._dispatch(worker.ident, request)
-
-    @staticmethod
-    def _reply_error(request: Request, error: type, message: str) -> None:
-        request.origin.failed(request, error.code, message)
-
-    def _refuse_queued(self, error: type, message: str) -> None:
-        for request in self.pool.drain_queue():
-            self._reply_error(request, error, message)
-
-    # --- messages from workers ---
-
-    def _on_worker(self, frames: list[bytes]) -> None:
-        ident, kind, *rest = frames
-        if kind in (wire.OK, wire.ERR) and len(rest) == 1:
-            self._on_reply(ident, kind, rest[0])
-        elif kind == wire.READY:
-            self._on_ready(ident, rest)
-        elif kind == wire.FATAL:
-            self._on_fatal(ident, rest)
-        else:
-            log.warning("unexpected message %r from worker %s", kind[:32], ident.decode())
-
-    def _on_reply(self, ident: bytes, status: bytes, body: bytes) -> None:
-        outcome = self.pool.done(ident, time.monotonic())
-        if outcome is None:
-            return
-        worker, finished, following = outcome
-        if status == wire.ERR:
-            body = log_handler_error(worker.id, worker.pid, finished.handler, body)
-        finished.origin.answered(finished, status == wire.OK, body, time.monotonic())
-        if following is not None:
-            self._dispatch(ident, following)
-        elif self.stopping and worker.state is State.READY:
-            self.pool.retire(ident)
-        if worker.state is State.STOPPING:
-            self.workers.stop(ident)
-            if not self.stopping:
-                self._send_handed(self.workers.hand_over(ident, time.monotonic(),
-                                                         f"{worker.jobs} jobs done"))
-                if not self.pool.serving():
-                    log.warning("no worker is serving: every one is being replaced")
-        elif self.max_jobs and not self.stopping and not self.workers.replacing(ident) and \
-                should_prespawn(worker, time.monotonic(), self.workers.startup):
-            self.workers.replace(ident, time.monotonic(), f"{worker.jobs} of {worker.max_jobs} "
-                                 f"jobs done (max_jobs {self.max_jobs})", standby=True)
-
-    def _send_handed(self, handed: tuple[bytes, Request | None] | None) -> None:
-        """Send the request a successor took over when it started serving, if any."""
-        if handed is not None and handed[1] is not None:
-            self._dispatch(*handed)
-
-    def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
-        try:
-            pid = int(wire.load_json(rest[0])["pid"])
-        except (wire.WireError, ValueError, KeyError, TypeError, IndexError):
-            log.warning("malformed ready message from worker %s", ident.decode())
-            return
-        outcome = self.pool.ready(ident, pid, time.monotonic())
-        if outcome is None:
-            return
-        worker, request = outcome
-        if worker.state is State.STOPPING:
-            self.workers.stop(ident)
-            return
-        self.workers.on_ready(worker)
-        if request is not None:
-            self._dispatch(ident, request)
-        if self.stopping:
-            self.pool.retire(ident)
-            self.workers.stop(ident)
-        if not self.ready_announced and self.pool.count(*UP) >= \
-                self.config.pool.num_workers:
-            self.ready_announced = True
-            log.info("pool ready: %d workers", self.config.pool.num_workers)
-            for service in self.services:
-                service.pool_ready(time.monotonic())
-
-    def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
-        try:
-            info = wire.load_json(rest[0])
-            key, error = str(info["key"]), str(info["error"])
-        except (wire.WireError, KeyError, TypeError, IndexError):
-            key, error = "handlers", "a worker failed to load its handlers"
-        if self.stopping:
-            return
-        if not self.ready_announced:
-            log.critical("%s: %s: %s", self.config.path, key, error)
-            self.exit_code = EXIT_CONFIG
-            self.stop(graceful=False)
-        else:
-            self.workers.on_fatal(ident, f"{key}: {error}")
-
-    def _on_exit(self, ident: bytes) -> None:
-        worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
-        if worker is not None and not self.stopping:
-            self._send_handed(self.workers.activate_standby(worker.id, time.monotonic()))
-        if worker is not None and worker.request is not None:
-            self._reply_error(worker.request, WorkerLost,
-                              f"worker {worker.id} (pid {worker.pid}) exited with code {code} "
-                              "while running this request")
-        if self.stopping and not self.workers.processes:
-            self._refuse_queued(NotRunning, "the master stopped")
 
     # --- signals and the public verbs they call ---
 
@@ -382,11 +291,11 @@ class Master:
             service.stop()
         if not graceful:
             self.workers.kill_all()
-            self._refuse_queued(NotRunning, "the master stopped immediately")
+            self.backend_link.refuse_queued(NotRunning, "the master stopped immediately")
             return
         self.stop_deadline = time.monotonic() + self.config.pool.destroy_timeout
         log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs)",
-                 len(self.pool.busy()), len(self.pool.queue), self.config.pool.destroy_timeout)
+                 self.pool.held(), len(self.pool.queue), self.config.pool.destroy_timeout)
         self.workers.stop_idle()
 
     def reset(self) -> None:

@@ -1,18 +1,23 @@
 """Allocation: which worker runs which request, and what waits. No I/O here.
 
-Like RoadRunner's static pool, a worker runs one request at a time; requests
-that find no free worker wait in FIFO order, bounded by `max_queue_size` and
-`allocate_timeout`. Processes are started and stopped by `supervisor.lifecycle`;
-the master feeds this state machine events and performs the I/O its answers call
-for. Every state change goes through `states.move`.
+Like RoadRunner's static pool, a worker runs one request at a time. It may also
+hold up to `pipeline - 1` more, sent ahead so it never idles for a round trip
+between requests (prefetch), under one rule that bounds head-of-line blocking:
+a request is only sent ahead while no worker is idle, and only behind handlers
+measured fast (`supervisor.pool.prefetch`). Requests that find no place wait in
+FIFO order, bounded by `max_queue_size`, `allocate_timeout` and their caller's own
+deadline. Processes are started and stopped by `supervisor.lifecycle`; the master
+feeds this state machine events and performs the I/O its answers call for. Every
+state change goes through `states.move`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from supervisor.pool.prefetch import Durations
 from supervisor.pool.states import BUSY, State, move
 
 __all__ = ["Origin", "Pool", "QueueFullError", "Request", "State", "Worker"]
@@ -28,9 +33,14 @@ class Origin(Protocol):
         """The pool could not run the request to an answer (`code` names the typed error)."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Request:
-    """A request on its way through the pool; `origin` says whom to answer."""
+    """A request on its way through the pool; `origin` says whom to answer.
+
+    `count` is how many bodies it carries (a chunk runs each on the same worker);
+    `deadline` is when its caller stops waiting (0: never), after which it is not
+    started; `seq` is its place in its worker's stream once dispatched.
+    """
 
     origin: Origin
     handler: bytes
@@ -38,9 +48,14 @@ class Request:
     context: bytes
     arrived: float
     started: float = 0.0
+    count: int = 1
+    chunk: bool = False
+    deadline: float = 0.0
+    seq: int = 0
+    size: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Worker:
     id: int
     ident: bytes
@@ -48,11 +63,17 @@ class Worker:
     state: State = State.STARTING
     pid: int | None = None
     jobs: int = 0
-    request: Request | None = None
+    held: deque[Request] = field(default_factory=deque)
+    sent: int = 0
     last_active: float = 0.0
     ready_at: float = 0.0
     max_jobs: int = 0
     job_ceiling: int = 0
+
+    @property
+    def request(self) -> Request | None:
+        """The request it runs (the oldest it holds), if any."""
+        return self.held[0] if self.held else None
 
     @property
     def standby(self) -> bool:
@@ -70,14 +91,25 @@ class QueueFullError(Exception):
 
 
 class Pool:
-    """Workers by identity, the idle FIFO and the wait queue."""
+    """Workers by identity, the idle FIFO, the wait queue and the prefetch rule.
 
-    def __init__(self, max_queue_size: int = 0, allocate_timeout: float = 60.0) -> None:
+    The methods that give requests to workers return them as (worker, request)
+    pairs or lists for the master to send; each has its `seq` set.
+    """
+
+    def __init__(self, max_queue_size: int = 0, allocate_timeout: float = 60.0,
+                 pipeline: int = 1, prefetch_below: float = 0.005,
+                 max_queue_bytes: int = 0) -> None:
         self.max_queue_size = max_queue_size
+        self.max_queue_bytes = max_queue_bytes
         self.allocate_timeout = allocate_timeout
+        self.pipeline = pipeline
+        self.durations = Durations(prefetch_below)
         self.workers: dict[bytes, Worker] = {}
         self.idle: deque[Worker] = deque()
         self.queue: deque[Request] = deque()
+        self.queued_bytes = 0
+        self.expired: list[Request] = []
 
     # --- workers come and go ---
 
@@ -93,8 +125,8 @@ class Pool:
         self.workers[ident] = worker
         return worker
 
-    def ready(self, ident: bytes, pid: int, now: float) -> tuple[Worker, Request | None] | None:
-        """A started worker announced itself; it takes the oldest waiting request if any.
+    def ready(self, ident: bytes, pid: int, now: float) -> tuple[Worker, list[Request]] | None:
+        """A started worker announced itself; it takes the oldest waiting requests if any.
 
         One retired while it was starting stays STOPPING and takes nothing.
         """
@@ -105,31 +137,35 @@ class Pool:
         worker.pid = pid
         worker.last_active = worker.ready_at = now
         if worker.state is State.STOPPING:
-            return worker, None
+            return worker, []
         if worker.state is State.WARMING:
             move(worker, State.STANDBY)
-            return worker, None
+            return worker, []
         return worker, self._free(worker, now)
 
-    def activate(self, ident: bytes, now: float) -> Request | None:
-        """A standby worker starts serving: the oldest waiting request, if any, is its."""
+    def activate(self, ident: bytes, now: float) -> list[Request]:
+        """A standby worker starts serving: the oldest waiting requests, if any, are its."""
         worker = self.workers.get(ident)
         if worker is None or not worker.standby:
-            return None
+            return []
         if worker.state is State.WARMING:
             move(worker, State.STARTING)
-            return None
+            return []
         return self._free(worker, now)
 
     def remove(self, ident: bytes) -> Worker | None:
-        """The worker's process is gone; the request it was running (if any) is on it."""
+        """The worker's process is gone; what it held is on it, in order."""
         worker = self.workers.pop(ident, None)
         if worker is not None and worker.state is State.READY:
             self.idle.remove(worker)
         return worker
 
     def retire(self, ident: bytes) -> bool:
-        """Take a worker out of rotation; True when it is idle and can be stopped now."""
+        """Take a worker out of rotation; True when it holds nothing and can be stopped now.
+
+        A worker still holding requests runs them all (none is taken back, so
+        none can run twice), then stops.
+        """
         worker = self.workers.get(ident)
         if worker is None or worker.state in (State.STOPPING, State.RETIRING):
             return False
@@ -144,28 +180,62 @@ class Pool:
     # --- requests come and go ---
 
     def submit(self, request: Request, now: float) -> Worker | None:
-        """The free worker that should run `request` now, or None when it was queued."""
+        """The worker that should get `request` now, or None when it was queued."""
+        if not self.queue:
+            if self.idle:
+                worker = self.idle.popleft()
+                self._assign(worker, request, now)
+                return worker
+            worker = self._room(request, self.pipeline)
+            if worker is not None:
+                self._hold(worker, request)
+                return worker
+        if self.max_queue_size and len(self.queue) >= self.max_queue_size:
+            raise QueueFullError(f"{len(self.queue)} requests already waiting "
+                                 f"(pool.max_queue_size {self.max_queue_size})")
+        if self.max_queue_bytes and self.queued_bytes + request.size > self.max_queue_bytes:
+            raise QueueFullError(f"{self.queued_bytes} bytes already waiting "
+                                 f"(pool.max_queue_bytes {self.max_queue_bytes})")
+        self.queue.append(request)
+        self.queued_bytes += request.size
+        return None
+
+    def place_tick(self, request: Request, now: float) -> Worker | None:
+        """A worker for a tick now, or None: ticks never wait in the queue.
+
+        A tick may go behind fast requests even on a worker holding a full
+        pipeline (one place beyond it is kept for ticks), so a flood of fast
+        requests does not starve a schedule.
+        """
         if self.idle:
             worker = self.idle.popleft()
             self._assign(worker, request, now)
             return worker
-        if self.max_queue_size and len(self.queue) >= self.max_queue_size:
-            raise QueueFullError(f"{len(self.queue)} requests already waiting")
-        self.queue.append(request)
-        return None
+        worker = self._room(request, self.pipeline + 1)
+        if worker is not None:
+            self._hold(worker, request)
+        return worker
 
-    def done(self, ident: bytes, now: float) -> tuple[Worker, Request, Request | None] | None:
-        """A worker answered: the request it finished and the next one it now runs."""
+    def done(self, ident: bytes, seq: int,
+             now: float) -> tuple[Worker, Request, list[Request]] | None:
+        """A worker answered request `seq`: that request, and the ones it now takes on."""
         worker = self.workers.get(ident)
-        if worker is None or worker.request is None:
+        if worker is None or not worker.held or worker.held[0].seq != seq:
             return None
-        finished = worker.request
-        worker.request = None
-        worker.jobs += 1
+        finished = worker.held.popleft()
+        worker.jobs += finished.count
         worker.last_active = now
-        if worker.retiring or self._capped(worker):
-            move(worker, State.STOPPING)
-            return worker, finished, None
+        self.durations.record(finished.handler, now - finished.started, finished.count)
+        if worker.held:
+            worker.held[0].started = now
+        if worker.state is State.STOPPING:  # abandoned: its process is being killed
+            return worker, finished, []
+        if worker.state is State.RETIRING or self._capped(worker):
+            if not worker.held:
+                move(worker, State.STOPPING)
+            elif worker.state is not State.RETIRING:
+                move(worker, State.RETIRING)
+            return worker, finished, []
         return worker, finished, self._free(worker, now)
 
     def _capped(self, worker: Worker) -> bool:
@@ -176,25 +246,60 @@ class Pool:
         return worker.jobs >= worker.job_ceiling or self.serving() > 1
 
     def abandon(self, ident: bytes) -> Request | None:
-        """Take back the request a worker is running (it is about to be killed)."""
+        """Take back the request a worker runs (it is about to be killed).
+
+        What it holds behind that request stays on it: once the process is gone,
+        its start marks tell which of those started (`remove`).
+        """
         worker = self.workers.get(ident)
-        if worker is None or worker.request is None:
+        if worker is None or not worker.held or worker.state is State.STOPPING:
             return None
-        request, worker.request = worker.request, None
+        request = worker.held.popleft()
         move(worker, State.STOPPING)
         return request
+
+    def requeue(self, requests: list[Request], now: float) -> list[tuple[Worker, Request]]:
+        """Requests a dead worker held but never started: back to the head of the queue.
+
+        Returns those that idle workers take at once.
+        """
+        for request in reversed(requests):
+            request.seq = 0
+            self.queue.appendleft(request)
+            self.queued_bytes += request.size
+        taken = []
+        while self.idle and self.queue:
+            worker = self.idle.popleft()
+            taken += [(worker, request) for request in self._free(worker, now)]
+        return taken
 
     def expire(self, now: float) -> list[Request]:
         """Waiting requests older than allocate_timeout, removed from the queue."""
         expired = []
         limit = now - self.allocate_timeout
         while self.queue and self.queue[0].arrived <= limit:
-            expired.append(self.queue.popleft())
+            expired.append(self._pop())
         return expired
+
+    def take_expired(self) -> list[Request]:
+        """Requests whose caller's deadline passed before they could start (not run)."""
+        expired, self.expired = self.expired, []
+        return expired
+
+    def drop(self, wanted) -> list[Request]:
+        """Remove the waiting requests for which `wanted(request)` is false; return them."""
+        kept, dropped = deque(), []
+        for request in self.queue:
+            (kept if wanted(request) else dropped).append(request)
+        if dropped:
+            self.queue = kept
+            self.queued_bytes -= sum(r.size for r in dropped)
+        return dropped
 
     def drain_queue(self) -> list[Request]:
         waiting = list(self.queue)
         self.queue.clear()
+        self.queued_bytes = 0
         return waiting
 
     def next_deadline(self) -> float | None:
@@ -210,20 +315,67 @@ class Pool:
         return sum(1 for w in self.workers.values() if w.state in (State.READY, State.WORKING))
 
     def busy(self) -> list[Worker]:
-        """Workers running a request (a retiring one still runs its last)."""
-        return [w for w in self.workers.values() if w.state in BUSY]
+        """Workers running a request (a retiring one still runs what it holds)."""
+        return [w for w in self.workers.values() if w.state in BUSY and w.held]
 
-    def _free(self, worker: Worker, now: float) -> Request | None:
-        if self.queue:
-            request = self.queue.popleft()
-            self._assign(worker, request, now)
-            return request
-        move(worker, State.READY)
-        self.idle.append(worker)
-        return None
+    def held(self) -> int:
+        """Requests sent to workers and not answered yet."""
+        return sum(len(w.held) for w in self.workers.values())
 
-    @staticmethod
-    def _assign(worker: Worker, request: Request, now: float) -> None:
+    # --- internals ---
+
+    def _free(self, worker: Worker, now: float) -> list[Request]:
+        """`worker` can take more: the oldest waiting requests up to what the rule allows."""
+        taken = []
+        while self.queue and len(worker.held) < self.pipeline and \
+                (not worker.held or self._may_prefetch(worker)):
+            request = self._pop()
+            if request.deadline and request.deadline <= now:
+                self.expired.append(request)
+                continue
+            if worker.held:
+                self._hold(worker, request)
+            else:
+                self._assign(worker, request, now)
+            taken.append(request)
+        if not worker.held:
+            move(worker, State.READY)
+            self.idle.append(worker)
+        return taken
+
+    def _pop(self) -> Request:
+        request = self.queue.popleft()
+        self.queued_bytes -= request.size
+        return request
+
+    def _may_prefetch(self, worker: Worker) -> bool:
+        """Another request may wait behind everything `worker` holds."""
+        if worker.state is not State.WORKING:
+            return False
+        if worker.max_jobs and worker.jobs + sum(r.count for r in worker.held) >= worker.max_jobs:
+            return False
+        fast = self.durations.fast
+        return all(fast(request.handler) for request in worker.held)
+
+    def _room(self, request: Request, limit: int) -> Worker | None:
+        """The serving worker holding fewest requests that `request` may wait behind."""
+        best = None
+        for worker in self.workers.values():
+            if worker.state is State.WORKING and len(worker.held) < limit and \
+                    (best is None or len(worker.held) < len(best.held)) and \
+                    self._may_prefetch(worker):
+                best = worker
+        return best
+
+    def _hold(self, worker: Worker, request: Request) -> None:
+        """Send `request` ahead to a worker that is running another."""
+        worker.sent += 1
+        request.seq = worker.sent
+        worker.held.append(request)
+
+    def _assign(self, worker: Worker, request: Request, now: float) -> None:
         move(worker, State.WORKING)
-        worker.request = request
+        worker.sent += 1
+        request.seq = worker.sent
         request.started = now
+        worker.held.append(request)

@@ -1,8 +1,10 @@
 """The master's side of scheduling: runs the scheduler process and turns ticks into requests.
 
-Ticks are never queued behind busy workers: a tick that finds no free worker,
-or whose previous run is still going under `overlap: skip`, is counted as
-skipped with that reason, so a slow handler never delays the next dispatch.
+Ticks are never queued behind busy workers: a tick that finds no free worker
+(an idle one, or one running fast requests with room to hold the tick, see
+`Pool.place_tick`), or whose previous run is still going under `overlap: skip`,
+is counted as skipped with that reason, so a slow handler never delays the next
+dispatch.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Ticker:
         self.running: Counter[str] = Counter()
         self.socket = context.socket(zmq.ROUTER)
         self.socket.linger = 0
+        self.socket.maxmsgsize = wire.MAX_CONTEXT  # a tick is a few hundred bytes
         self.socket.bind(f"ipc://{config.run_dir}/ticks.sock")
         self.specs: list[dict] = []
         self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
@@ -128,8 +131,6 @@ class Ticker:
             self.record(tick.schedule, "late", tick.missed)
         if schedule.overlap == "skip" and self.running[tick.schedule]:
             self._skip(tick.schedule, "overlap")
-        elif not self.pool.idle:
-            self._skip(tick.schedule, "no_free_worker")
         else:
             body = json.dumps({"tick": tick.tick}).encode()
             context = json.dumps({"lastTick": tick.last_tick, "schedule": tick.schedule,
@@ -137,7 +138,10 @@ class Ticker:
             now = time.monotonic()
             request = Request(TickJob(tick.schedule, tick.tick, self), schedule.handler.encode(),
                               body, context, now)
-            worker = self.pool.submit(request, now)
+            worker = self.pool.place_tick(request, now)
+            if worker is None:
+                self._skip(tick.schedule, "no_free_worker")
+                return
             self.running[tick.schedule] += 1
             self.dispatch(worker.ident, request)
 

@@ -1,0 +1,128 @@
+"""What `Client` and `AsyncClient` share: the socket, request frames, and answers to outcomes.
+
+Both speak wire version 2 (`supervisor.wire`): a request is one message
+`[head, body]`, answers come back one or more per message, each naming its
+request id, so any number of requests can be in flight on one socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+import zmq
+
+from supervisor import wire
+from supervisor.errors import ExecTimeout, NotRunning, SupervisorError
+
+# Requests `map` keeps in flight per call (chunks count as their bodies, at least 2 chunks).
+MAP_WINDOW = 256
+POLLIN = int(zmq.POLLIN)
+EVENTS = int(zmq.EVENTS)
+MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+_DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
+_HANDSHAKE = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+_EVENT = struct.Struct("=H")
+
+
+def open_socket(context: zmq.Context, endpoint: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """A DEALER connected to `endpoint` and its monitor (handshake and disconnect events).
+
+    Nothing the client queues is ever dropped by ZeroMQ (no high-water marks): the
+    caller bounds what is in flight.
+    """
+    sock = context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.sndhwm = sock.rcvhwm = 0
+    monitor = sock.get_monitor_socket(MONITORED)
+    monitor.rcvhwm = 0
+    sock.connect(endpoint)
+    return sock, monitor
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Fail at once when an ipc endpoint has no socket file: no master runs there."""
+    if endpoint.startswith("ipc://") and not os.path.exists(endpoint[len("ipc://"):]):
+        raise NotRunning(f"no master listens on {endpoint}")
+
+
+def encode(handler: str, body: bytes | str, context: dict | None) -> tuple[bytes, bytes, bytes]:
+    return (handler.encode(), body.encode() if isinstance(body, str) else bytes(body),
+            json.dumps(context).encode() if context else b"")
+
+
+def timeout_ms(timeout: float | None) -> int:
+    """The caller's timeout as the wire carries it (0: none), so the master need not run a
+    request nobody waits for; a whole millisecond more, so the master never drops first."""
+    return 0 if timeout is None else min(int(timeout * 1000) + 1, 2**32 - 1)
+
+
+def read_events(monitor: zmq.Socket) -> tuple[bool | None, bool]:
+    """Drain the monitor: (connected now, or None if no event; whether a disconnect happened)."""
+    connected, dropped = None, False
+    while True:
+        try:
+            event = monitor.recv(zmq.NOBLOCK)
+            monitor.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return connected, dropped
+        kind = _EVENT.unpack_from(event)[0]
+        if kind == _DISCONNECTED:
+            connected, dropped = False, True
+        elif kind == _HANDSHAKE:
+            connected = True
+
+
+def answers(frames: list[bytes]) -> list[tuple[int, int, bytes]]:
+    """(request id, status, body) for each answer in one message from the master."""
+    out = []
+    for index in range(0, len(frames) - 1, 2):
+        head = frames[index]
+        if len(head) == wire.ANSWER.size and head[0] == wire.VERSION:
+            _, status, req_id = wire.ANSWER.unpack(head)
+            out.append((req_id, status, frames[index + 1]))
+    return out
+
+
+def outcome(status: int, body: bytes) -> Any:
+    """The value an answer stands for: bytes, or for a chunk a list of bytes-or-errors.
+
+    Raises the typed error of an error answer.
+    """
+    if status == wire.S_OK:
+        return body
+    if status == wire.S_CHUNK:
+        return [answer if item_status == wire.S_OK else wire.decode_error(answer)
+                for item_status, answer in wire.unpack_outcomes(body)]
+    raise wire.decode_error(body)
+
+
+def chunks(bodies: Any, size: int) -> Any:
+    """The bodies in lists of `size`, encoded."""
+    chunk = []
+    for body in bodies:
+        chunk.append(body.encode() if isinstance(body, str) else bytes(body))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def window(chunksize: int) -> int:
+    return max(2, MAP_WINDOW // chunksize)
+
+
+def expired(handler: str, timeout: float | None) -> ExecTimeout:
+    return ExecTimeout(f"no answer from {handler!r} within {timeout:g}s")
+
+
+def dropped(endpoint: str) -> NotRunning:
+    return NotRunning(f"the connection to {endpoint} dropped while waiting; the request may "
+                      "or may not have run")
+
+
+def closed() -> SupervisorError:
+    return NotRunning("the client was closed")

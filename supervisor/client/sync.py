@@ -1,0 +1,414 @@
+"""`Client`: calling the pool from threads, one request or many in flight on one socket.
+
+Any number of threads share one `Client`. Every socket operation happens under one
+lock, and no thread ever blocks in ZeroMQ while holding it: a thread that waits for
+an answer becomes the *reader* (at most one at a time) and sleeps in `select` on
+the socket's file descriptors, then reads every answer that arrived and hands each
+to its caller. So a lone `exec` costs one wake-up, as a blocking call would, and
+threads waiting together share the reads. Futures from `submit` are completed by
+whichever thread reads, or by a helper thread when nobody else is waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, InvalidStateError
+from typing import Any
+
+import zmq
+
+from supervisor import wire
+from supervisor.client import calls
+from supervisor.errors import NotRunning, SupervisorError
+
+_MORE = wire.SNDMORE | wire.NOBLOCK
+
+
+class _Call:
+    __slots__ = ("deadline", "done", "error", "future", "generation", "handler", "req_id",
+                 "result", "status", "timeout")
+
+    def __init__(self, req_id: int, handler: str, timeout: float | None,
+                 future: Future | None) -> None:
+        self.req_id = req_id
+        self.handler = handler
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.future = future
+        self.done = False
+        self.status = 0
+        self.result = b""
+        self.error: SupervisorError | None = None
+        self.generation = 0
+
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return calls.outcome(self.status, self.result)
+
+
+class Client:
+    """A connection to a master's listen endpoint, shared safely by any number of threads.
+
+    Every call ends in a result or a typed error from `supervisor.errors`: the
+    master's answer, `ExecTimeout` when `timeout` passes, or `NotRunning` when no
+    master is there or the connection drops while waiting.
+
+    A request first waits (up to `connect_timeout`) for a connection whose handshake
+    succeeded, as ZMQ_IMMEDIATE would; that option itself is off because it drops
+    answers that arrived but were not read yet when the connection closes, which is
+    what a master does right after answering the last requests of a graceful stop.
+    """
+
+    def __init__(self, endpoint: str, *, context: zmq.Context | None = None,
+                 connect_timeout: float = 2.0) -> None:
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        self._context = context or zmq.Context.instance()
+        self._sock, self._monitor = calls.open_socket(self._context, endpoint)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._fds = [self._sock.FD, self._monitor.FD, self._wake_r]
+        self._io = threading.Lock()
+        self._state = threading.Condition(threading.Lock())
+        self._calls: dict[int, _Call] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        self._ids = itertools.count(1)
+        self._reading = False
+        self._futures = 0
+        self._pump: threading.Thread | None = None
+        self._connected = False
+        self._generation = 0  # connections dropped so far
+        self._settled = 0  # drops whose calls in flight were failed
+        self._closed = False
+
+    # --- the API ---
+
+    def exec(self, handler: str, body: bytes | str = b"", timeout: float | None = 60.0,
+             context: dict | None = None) -> bytes:
+        """Run `handler` on one worker with `body`; return the response body."""
+        name, data, ctx = calls.encode(handler, body, context)
+        call = self._start(wire.CALL, handler, name, data, ctx, timeout)
+        self._wait(call)
+        return call.value()
+
+    def submit(self, handler: str, body: bytes | str = b"", *, context: dict | None = None,
+               timeout: float | None = 60.0) -> Future:
+        """Send the request now; the future resolves to the response bytes or the typed error.
+
+        Cancelling the future before it resolves drops the request if it still waits
+        in the master's queue.
+        """
+        name, data, ctx = calls.encode(handler, body, context)
+        future: Future = Future()
+        call = self._start(wire.CALL, handler, name, data, ctx, timeout, future)
+        future.add_done_callback(lambda f: f.cancelled() and self._abandon(call))
+        return future
+
+    def map(self, handler: str, bodies: Iterable[bytes | str], *, context: dict | None = None,
+            timeout: float | None = None, chunksize: int = 1) -> Iterator[bytes]:
+        """Responses to `handler` for each body, in input order, many requests in flight.
+
+        With `chunksize > 1`, bodies travel `chunksize` to a message, each chunk to one
+        worker and back as one message; each body still gets its own handler call. A
+        failed call raises its typed error when its turn comes, as `Executor.map` does.
+        `timeout` bounds the whole map, from this call.
+        """
+        if chunksize < 1:
+            raise ValueError("chunksize must be at least 1")
+        name, _, ctx = calls.encode(handler, b"", context)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        source = calls.chunks(bodies, chunksize)
+        in_flight: deque[_Call] = deque()
+
+        def send_next() -> bool:
+            chunk = next(source, None)
+            if chunk is None:
+                return False
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            if chunksize == 1:
+                in_flight.append(self._start(wire.CALL, handler, name, chunk[0], ctx, left))
+            else:
+                in_flight.append(self._start(wire.CHUNK, handler, name,
+                                             wire.pack_bodies(chunk), ctx, left))
+            return True
+
+        for _ in range(calls.window(chunksize)):
+            if not send_next():
+                break
+        return self._results(in_flight, send_next, chunksize > 1)
+
+    def close(self) -> None:
+        """Fail what is in flight with NotRunning and close the socket."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            self._state.notify_all()
+        self._poke()
+        if self._pump is not None and self._pump is not threading.current_thread():
+            self._pump.join(5)
+        with self._state:
+            self._state.wait_for(lambda: not self._reading, 5)
+        self._complete_all(calls.closed())
+        with self._io:
+            self._sock.disable_monitor()
+            self._monitor.close(0)
+            self._sock.close(0)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- sending ---
+
+    def _start(self, kind: int, handler: str, name: bytes, body: bytes, context: bytes,
+               timeout: float | None, future: Future | None = None) -> _Call:
+        if self._closed:
+            raise calls.closed()
+        if not self._connected:
+            calls.check_endpoint(self.endpoint)
+        call = _Call(next(self._ids), handler, timeout, future)
+        with self._state:
+            self._calls[call.req_id] = call
+            if call.deadline is not None:
+                heapq.heappush(self._deadlines, (call.deadline, call.req_id))
+            if future is not None:
+                self._futures += 1
+                self._start_pump()
+        try:
+            self._send(wire.request_head(kind, call.req_id, name, calls.timeout_ms(timeout),
+                                         context), body, call)
+        except SupervisorError as exc:
+            self._complete(call, error=exc)
+        except zmq.ZMQError as exc:
+            self._complete(call, error=NotRunning(f"cannot send to {self.endpoint}: {exc}"))
+        return call
+
+    def _send(self, head: bytes, body: bytes, call: _Call | None) -> None:
+        with self._io:
+            if not self._connected:
+                self._await_connection()
+            if call is not None:
+                call.generation = self._generation
+            self._sock.send(head, _MORE)
+            self._sock.send(body, wire.NOBLOCK)
+            waiting = self._sock.get(calls.EVENTS) & calls.POLLIN or \
+                self._generation != self._settled
+        if waiting and self._reading:
+            self._poke()  # an answer arrived during the send: the reader's select may miss it
+
+    def _await_connection(self) -> None:
+        """Wait (holding the socket lock) for a connection whose handshake succeeded."""
+        deadline = time.monotonic() + self.connect_timeout
+        while True:
+            self._monitor_events()
+            if self._connected:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._monitor.poll(int(left * 1000) + 1):
+                raise NotRunning(f"cannot connect to {self.endpoint} within "
+                                 f"{self.connect_timeout:g}s")
+
+    def _monitor_events(self) -> None:
+        connected, dropped = calls.read_events(self._monitor)
+        if dropped:
+            self._generation += 1
+        if connected is not None:
+            self._connected = connected
+
+    def _abandon(self, call: _Call) -> None:
+        """The caller no longer waits: forget the call and ask the master to drop it."""
+        if self._complete(call, error=calls.closed()) and not self._closed:
+            with contextlib.suppress(SupervisorError, zmq.ZMQError):
+                self._send(wire.request_head(wire.CANCEL, call.req_id, b"-"), b"", None)
+
+    # --- reading ---
+
+    def _wait(self, call: _Call) -> None:
+        """Until `call` is done: read as the reader, or sleep while another thread reads."""
+        while not call.done:
+            if self._closed:
+                self._complete(call, error=calls.closed())
+                return
+            with self._state:
+                while not call.done and self._reading:
+                    left = None if call.deadline is None else call.deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    self._state.wait(left)
+                if call.done:
+                    return
+                if self._reading:  # this call's deadline passed while another thread read
+                    self._expire(call)
+                    continue
+                self._reading = True
+            try:
+                self._read_until(lambda: call.done)
+            finally:
+                self._resign()
+
+    def _read_until(self, finished: Any) -> None:
+        while not finished() and not self._closed:
+            self._read()
+            if not self._deadlines or self._deadlines[0][0] > time.monotonic():
+                continue
+            now, due = time.monotonic(), []
+            with self._state:
+                while self._deadlines and self._deadlines[0][0] <= now:
+                    call = self._calls.get(heapq.heappop(self._deadlines)[1])
+                    if call is not None:
+                        due.append(call)
+                if len(self._deadlines) > 2 * len(self._calls) + 64:
+                    self._deadlines = [(c.deadline, c.req_id) for c in self._calls.values()
+                                       if c.deadline is not None]
+                    heapq.heapify(self._deadlines)
+            for call in due:
+                self._expire(call)
+
+    def _resign(self) -> None:
+        with self._state:
+            self._reading = False
+            self._state.notify_all()
+
+    def _read(self) -> None:
+        """Handle what arrived; if nothing had, sleep until something does or a deadline."""
+        if self._drain():
+            return
+        timeout = None
+        if self._deadlines:
+            timeout = max(self._deadlines[0][0] - time.monotonic(), 0.0)
+        ready = select.select(self._fds, [], [], timeout)[0]
+        if self._wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+        self._drain()
+
+    def _drain(self) -> bool:
+        """Read every waiting answer and connection event; True if there were any."""
+        messages = []
+        sock, monitor = self._sock, self._monitor
+        with self._io:
+            if self._closed:
+                return True
+            while sock.get(calls.EVENTS) & calls.POLLIN:
+                try:
+                    messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))
+                except wire.WireError:
+                    continue
+            if monitor.get(calls.EVENTS) & calls.POLLIN:
+                self._monitor_events()
+            dropped = self._generation != self._settled
+            self._settled = self._generation
+        for frames in messages:
+            for req_id, status, body in calls.answers(frames):
+                call = self._calls.get(req_id)
+                if call is not None:
+                    self._complete(call, status=status, result=body)
+        if dropped:  # answers read before the drop were delivered above
+            self._complete_all(calls.dropped(self.endpoint), before=self._settled)
+        return bool(messages) or dropped
+
+    def _results(self, in_flight: deque[_Call], send_next: Any, chunked: bool) -> Iterator[Any]:
+        try:
+            while in_flight:
+                call = in_flight[0]
+                self._wait(call)
+                in_flight.popleft()
+                send_next()
+                if not chunked:
+                    yield call.value()
+                    continue
+                for item in call.value():
+                    if isinstance(item, SupervisorError):
+                        raise item
+                    yield item
+        finally:
+            for call in in_flight:
+                self._abandon(call)
+
+    # --- completing calls ---
+
+    def _complete(self, call: _Call, status: int = 0, result: bytes = b"",
+                  error: SupervisorError | None = None) -> bool:
+        """Record a call's outcome once; wake its thread or resolve its future."""
+        with self._state:
+            if call.done:
+                return False
+            call.done = True
+            call.status, call.result, call.error = status, result, error
+            self._calls.pop(call.req_id, None)
+            if call.future is not None:
+                self._futures -= 1
+            self._state.notify_all()
+        if call.future is not None:
+            self._resolve(call)
+        return True
+
+    @staticmethod
+    def _resolve(call: _Call) -> None:
+        try:
+            value = call.value()
+        except SupervisorError as exc:
+            with_error: Any = exc
+        else:
+            with_error = None
+        try:
+            if with_error is None:
+                call.future.set_result(value)
+            else:
+                call.future.set_exception(with_error)
+        except InvalidStateError:
+            pass  # cancelled by its owner meanwhile
+
+    def _expire(self, call: _Call) -> None:
+        if self._complete(call, error=calls.expired(call.handler, call.timeout)):
+            with contextlib.suppress(SupervisorError, zmq.ZMQError):
+                self._send(wire.request_head(wire.CANCEL, call.req_id, b"-"), b"", None)
+
+    def _complete_all(self, error: SupervisorError, before: int | None = None) -> None:
+        with self._state:
+            doomed = [call for call in self._calls.values()
+                      if before is None or call.generation < before]
+        for call in doomed:
+            self._complete(call, error=error)
+
+    # --- the helper thread for futures ---
+
+    def _start_pump(self) -> None:
+        if self._pump is None:
+            self._pump = threading.Thread(target=self._pump_loop, name="supervisor-client",
+                                          daemon=True)
+            self._pump.start()
+        self._state.notify_all()
+
+    def _pump_loop(self) -> None:
+        """Read for futures while no other thread does."""
+        while True:
+            with self._state:
+                while not self._closed and (not self._futures or self._reading):
+                    self._state.wait()
+                if self._closed:
+                    return
+                self._reading = True
+            try:
+                self._read_until(lambda: not self._futures)
+            finally:
+                self._resign()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")

@@ -1,0 +1,97 @@
+"""The worker's serving loop: run the requests the master sent, in order, one at a time.
+
+The master may send several requests at once (`pool.pipeline`): they wait here
+and run in the order sent. Before each runs, its number goes to the journal; its
+answer goes to the journal and then to the master, so the master always knows,
+even after a SIGKILL, which requests started (`supervisor.worker.journal`).
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections import deque
+from typing import Any
+
+import zmq
+
+from supervisor import wire
+from supervisor.payload import Payload, encode_result
+from supervisor.worker.journal import Journal
+
+# The most requests one message from the master may carry (it sends at most pipeline + 1).
+MOST_PER_MESSAGE = 256
+
+
+class Runtime:
+    """A SIGTERM while idle ends the worker at once; while busy, after the answer is sent."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.stop_requested = False
+
+    def on_term(self, signum: int, frame: Any) -> None:
+        if not self.busy:
+            raise SystemExit(0)
+        self.stop_requested = True
+
+
+class Runner:
+    def __init__(self, sock: zmq.Socket, table: dict[str, Any], worker_id: int,
+                 journal: Journal, runtime: Runtime, max_answer: int) -> None:
+        self.sock = sock
+        self.table = {name.encode(): call for name, call in table.items()}
+        self.worker_id = worker_id
+        self.journal = journal
+        self.runtime = runtime
+        self.max_answer = max_answer
+
+    def serve(self) -> None:
+        """Until STOP or SIGTERM: take the master's messages, run each request, answer."""
+        waiting: deque[tuple[bytes, bytes]] = deque()
+        runtime, journal, sock = self.runtime, self.journal, self.sock
+        while not runtime.stop_requested:
+            if not waiting:
+                frames = wire.recv(sock, 0, 2 * MOST_PER_MESSAGE)
+                if len(frames) == 1 and frames[0] == wire.STOP:
+                    return
+                waiting.extend(zip(frames[0::2], frames[1::2], strict=True))
+            head, body = waiting.popleft()
+            seq, kind, handler, context = wire.parse_job(head)
+            runtime.busy = True
+            journal.started(seq)
+            if kind == wire.CHUNK:
+                status, answer = wire.S_CHUNK, self._chunk(handler, body, context)
+            else:
+                status, answer = self._call(handler, body, context)
+            journal.answered(seq, status, answer)
+            wire.send(sock, [wire.done(status, seq), answer])
+            runtime.busy = False
+
+    def _call(self, handler: bytes, body: bytes, context: bytes) -> tuple[int, bytes]:
+        try:
+            payload = Payload(body, json.loads(context) if context else {})
+            result = encode_result(self.table[handler](payload))
+        except Exception as exc:
+            return wire.S_ERR, wire.error_body(
+                "HandlerError", str(exc), type=type(exc).__name__, worker=self.worker_id,
+                traceback=traceback.format_exc())
+        if len(result) > self.max_answer:
+            return wire.S_ERR, self._too_large(len(result))
+        return wire.S_OK, result
+
+    def _chunk(self, handler: bytes, body: bytes, context: bytes) -> bytes:
+        """Each body of a chunk is its own call with its own outcome; all go back as one."""
+        outcomes, room = [], self.max_answer
+        for item in wire.unpack_bodies(body):
+            status, answer = self._call(handler, item, context)
+            room -= len(answer) + 5
+            if room < 0:
+                status, answer = wire.S_ERR, self._too_large(len(answer), "this chunk's answers")
+            outcomes.append((status, answer))
+        return wire.pack_outcomes(outcomes)
+
+    def _too_large(self, size: int, what: str = "the result") -> bytes:
+        return wire.error_body("HandlerError", f"{what} ({size} bytes) would exceed "
+                               f"server.max_message_size ({self.max_answer} bytes)",
+                               type="ResultTooLarge", worker=self.worker_id)
