@@ -211,28 +211,31 @@ class Backend:
                 record: tuple[int, dict[int, tuple[int, bytes]]], now: float) -> None:
         """What a dead worker held: answered from its journal, lost, or back to the queue."""
         started, answers = record
-        unstarted = []
+        unstarted, recovered, lost = [], 0, 0
         for request in worker.held:
             if request.seq in answers:
                 status, body = answers[request.seq]
                 self._deliver(worker, request, status, body, now)
-            elif request.seq == started:
+                recovered += 1
+            elif request.seq <= started:
+                lost += 1
                 self.fail(request, WorkerLost, f"worker {worker.id} (pid {worker.pid}) exited "
-                          f"with code {code} while running this request")
-            elif request.seq < started:
-                self.fail(request, WorkerLost, f"worker {worker.id} (pid {worker.pid}) exited "
-                          f"with code {code} after running this request; its answer was lost")
+                          f"with code {code} " + ("while running this request"
+                                                  if request.seq == started else
+                                                  "after running this request; its answer "
+                                                  "was lost"))
             else:
                 unstarted.append(request)
         worker.held.clear()
+        log.info("worker %d (pid %s) exited holding %d requests: %d answered from its journal, "
+                 "%d lost, %d not started", worker.id, worker.pid,
+                 recovered + lost + len(unstarted), recovered, lost, len(unstarted))
         if not unstarted:
             return
         if self.master.stopping:
             for request in unstarted:
                 self.fail(request, NotRunning, "the master stopped before this request started")
             return
-        log.debug("worker %d exited holding %d unstarted requests; they go back to the queue",
-                  worker.id, len(unstarted))
         self.dispatch_all(self.pool.requeue(unstarted, now))
 
     def cut_off_overdue(self, now: float, exec_ttl: float) -> None:
