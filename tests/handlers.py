@@ -92,3 +92,16 @@ def record_id(payload: Payload) -> bytes:
         _ID_LOG.append(os.open(os.environ["ID_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     os.write(_ID_LOG[0], payload.body + b"\n")
     return payload.body
+
+
+def picky(payload: Payload) -> bytes:
+    """Echoes, but raises for a body starting with '!': one bad item in a chunk."""
+    if payload.body.startswith(b"!"):
+        raise ValueError(f"refused {payload.body.decode()}")
+    return payload.body
+
+
+def nap(payload: Payload) -> bytes:
+    """Sleeps the number of seconds in the body."""
+    time.sleep(float(payload.body))
+    return payload.body

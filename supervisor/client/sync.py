@@ -252,10 +252,12 @@ class Client:
                     self._state.wait(left)
                 if call.done:
                     return
-                if self._reading:  # this call's deadline passed while another thread read
-                    self._expire(call)
-                    continue
-                self._reading = True
+                expired = self._reading  # its deadline passed while another thread read
+                if not expired:
+                    self._reading = True
+            if expired:
+                self._expire(call)
+                continue
             try:
                 self._read_until(lambda: call.done)
             finally:
