@@ -24,7 +24,7 @@ Between the master and its own processes:
     master -> worker   [job, body, job, body, ...] or [STOP]
         job = JOB(number in this worker's stream, kind) + handler length + handler + context
     worker -> master   [done, body] | [READY, info-json] | [FATAL, info-json]
-        done = DONE("d", status, number)
+        done = DONE("d", status, number, handler run time in microseconds)
     worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
 
 Sizes are bounded: every frame a peer sends by `server.max_message_size` (ZeroMQ
@@ -56,7 +56,7 @@ S_OK, S_ERR, S_CHUNK = 0, 1, 2
 HEAD = struct.Struct(">BBBxIQ")
 ANSWER = struct.Struct(">BBQ")
 JOB = struct.Struct(">QBB")
-DONE = struct.Struct(">cBQ")
+DONE = struct.Struct(">cBQI")
 _COUNT = struct.Struct(">I")
 
 MAX_REQUEST_ID = 64
@@ -207,8 +207,9 @@ def parse_job(head: bytes) -> tuple[int, int, bytes, bytes]:
     return seq, kind, head[JOB.size:JOB.size + length], head[JOB.size + length:]
 
 
-def done(status: int, seq: int) -> bytes:
-    return DONE.pack(b"d", status, seq)
+def done(status: int, seq: int, seconds: float) -> bytes:
+    """A worker's answer head: status, number, and how long the handler ran (microseconds)."""
+    return DONE.pack(b"d", status, seq, min(int(seconds * 1e6), 2**32 - 1))
 
 
 # --- version 1 ---

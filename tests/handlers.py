@@ -105,3 +105,8 @@ def nap(payload: Payload) -> bytes:
     """Sleeps the number of seconds in the body."""
     time.sleep(float(payload.body))
     return payload.body
+
+
+def big(payload: Payload) -> bytes:
+    """Returns as many bytes as the body says."""
+    return b"x" * int(payload.body)

@@ -84,8 +84,8 @@ class Backend:
     def on_message(self, frames: list[bytes]) -> None:
         ident, head = frames[0], frames[1]
         if len(frames) == 3 and len(head) == _DONE.size and head[0] == _DONE_KIND:
-            _, status, seq = _DONE.unpack(head)
-            self._on_done(ident, status, seq, frames[2])
+            _, status, seq, micros = _DONE.unpack(head)
+            self._on_done(ident, status, seq, micros / 1e6, frames[2])
         elif head == wire.READY:
             self._on_ready(ident, frames[2:])
         elif head == wire.FATAL:
@@ -94,9 +94,9 @@ class Backend:
             log.warning("unexpected message %r from worker %s", wire.shown(head[:32]),
                         wire.shown(ident))
 
-    def _on_done(self, ident: bytes, status: int, seq: int, body: bytes) -> None:
+    def _on_done(self, ident: bytes, status: int, seq: int, ran: float, body: bytes) -> None:
         now = time.monotonic()
-        outcome = self.pool.done(ident, seq, now)
+        outcome = self.pool.done(ident, seq, now, ran)
         if outcome is None:
             return
         worker, finished, following = outcome

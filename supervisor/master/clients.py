@@ -38,6 +38,8 @@ _PER_MESSAGE = 256
 CLIENT_GONE = "ClientGone"
 NOT_READ = "AnswerDropped"
 CANCELLED = "Cancelled"
+# How long answers to a client that reads none are dropped without trying to send them.
+MUTE = 0.1
 
 
 @lru_cache(maxsize=256)
@@ -49,8 +51,10 @@ class Clients:
     """Reads requests from the listen socket into the pool and sends answers back."""
 
     def __init__(self, socket: zmq.Socket, pool: Pool, ops: Operations,
-                 handler_names: set[bytes], dispatch: Callable[[bytes, Request], None]) -> None:
+                 handler_names: set[bytes], dispatch: Callable[[bytes, Request], None],
+                 message_size: int) -> None:
         self.socket = socket
+        self.message_size = message_size
         self.pool = pool
         self.ops = ops
         self.handler_names = handler_names
@@ -60,12 +64,16 @@ class Clients:
         self.outbox: dict[bytes, list[bytes]] = {}
         self.pending: dict[tuple[bytes, int], Request] = {}
         self.dropped: dict[str, int] = {}
+        self.muted: dict[bytes, float] = {}  # clients not reading their answers, until when
+        self.malformed, self.malformed_logged = 0, 0.0
+        self._queue_full = wire.error_body(QueueFull.code, f"pool.max_queue_size "
+                                           f"({pool.max_queue_size}) requests already waiting")
 
     # --- reading ---
 
     def drain(self, budget: int) -> bool:
         """Read up to `budget` requests; True when more may be waiting."""
-        recv, peers = self.socket.recv, self.peers
+        recv, peers, known = self.socket.recv, self.peers, self.peers.where
         for _ in range(budget):
             try:
                 ident = recv(NOBLOCK)
@@ -79,7 +87,7 @@ class Clients:
                     frames.append(frame.bytes)
                 else:
                     extra += 1
-            if ident not in peers:
+            if ident not in known:
                 peers.seen(ident, first)
             try:
                 if len(frames) == 2:
@@ -95,9 +103,10 @@ class Clients:
         """A wire version 2 request (or cancel)."""
         try:
             kind, req_id, timeout_ms, handler, context = wire.parse_head(head)
+            self._check_size(body)
             count = wire.chunk_count(body) if kind == wire.CHUNK else 1
         except wire.WireError as exc:
-            log.warning("dropped a malformed request: %s", exc)
+            self._malformed(exc)
             req_id = wire.request_id_of(head)
             if req_id is not None:
                 self._reply(ident, wire.answer(wire.S_ERR, req_id),
@@ -105,6 +114,12 @@ class Clients:
             return
         if kind == wire.CANCEL:
             self._cancel(ident, req_id)
+            return
+        pool = self.pool
+        if pool.max_queue_size and len(pool.queue) >= pool.max_queue_size and \
+                handler in self.handler_names:  # a flood's requests cost as little as possible
+            self._reply(ident, wire.answer(wire.S_ERR, req_id), self._queue_full)
+            self.ops.metrics.request(handler.decode("utf-8", "replace"), QueueFull.code, None)
             return
         caller = Caller(ident, req_id, self)
         if self.stopping:
@@ -129,8 +144,9 @@ class Clients:
                                      f"[, context]), or 2 (wire version 2), got "
                                      f"{len(frames) + extra}")
             req_id, handler, body, context = wire.parse_request(frames)
+            self._check_size(body)
         except wire.WireError as exc:
-            log.warning("dropped a malformed request: %s", exc)
+            self._malformed(exc)
             if frames and 0 < len(frames[0]) <= wire.MAX_REQUEST_ID:
                 self._send_legacy(ident, frames[0], wire.ERR,
                                   wire.error_body(BadRequest.code, str(exc)))
@@ -144,6 +160,22 @@ class Clients:
             now = time.monotonic()
             self._submit(Request(caller, handler, body, context, now,
                                  size=len(body) + len(context)), None)
+
+    def _malformed(self, exc: wire.WireError) -> None:
+        """Log a malformed request; under a burst, once a second with how many were dropped."""
+        now = time.monotonic()
+        self.malformed += 1
+        if now - self.malformed_logged >= 1.0:
+            more = f" ({self.malformed - 1} more in the last second)" if self.malformed > 1 else ""
+            log.warning("dropped a malformed request: %s%s", exc, more)
+            self.malformed_logged, self.malformed = now, 0
+
+    def _check_size(self, body: bytes) -> None:
+        """Bodies up to twice the limit are read (ZeroMQ drops larger ones unread) and refused
+        with a clear error."""
+        if len(body) > self.message_size:
+            raise wire.WireError(f"a body of {len(body)} bytes exceeds server.limits."
+                                 f"message_size ({self.message_size} bytes)")
 
     def _submit(self, request: Request, key: tuple[bytes, int] | None) -> None:
         try:
@@ -177,17 +209,22 @@ class Clients:
             del self.pending[key]
         for ident in gone:
             self.outbox.pop(ident, None)
+            self.muted.pop(ident, None)
         if dropped:
             log.info("dropped %d waiting requests of %d closed client connections",
                      len(dropped), len(gone))
 
     def _count(self, request: Request, outcome: str) -> None:
-        self.dropped[outcome] = self.dropped.get(outcome, 0) + request.count
         self.ops.request_failed(request, outcome)
 
     # --- answering ---
 
     def _reply(self, ident: bytes, head: bytes, body: bytes) -> None:
+        if ident in self.muted:
+            if time.monotonic() < self.muted[ident]:
+                self._not_delivered(ident, 1, NOT_READ)
+                return
+            del self.muted[ident]
         frames = self.outbox.get(ident)
         if frames is None:
             self.outbox[ident] = [head, body]
@@ -203,7 +240,8 @@ class Clients:
                 part = frames[start:start + step]
                 try:
                     wire.send(self.socket, [ident, *part], NOBLOCK)
-                except zmq.Again:
+                except zmq.Again:  # its queue is full: try again in a while, drop until then
+                    self.muted[ident] = time.monotonic() + MUTE
                     self._not_delivered(ident, len(part) // 2, NOT_READ)
                 except zmq.ZMQError:
                     self.peers.forget(ident)
@@ -221,6 +259,12 @@ class Clients:
     def _not_delivered(self, ident: bytes, count: int, outcome: str) -> None:
         """Answers that could not be sent: the client reads none (full queue) or is gone."""
         self.dropped[outcome] = self.dropped.get(outcome, 0) + count
+
+    def snapshot(self) -> dict[str, int]:
+        """For `status`: client connections, and answers that could not be delivered."""
+        return {"connections": len(self.peers),
+                "answers_not_read": self.dropped.get(NOT_READ, 0),
+                "answers_to_closed": self.dropped.get(CLIENT_GONE, 0)}
 
     def close(self) -> None:
         self.peers.close()

@@ -40,7 +40,7 @@ log = logging.getLogger("supervisor.master")
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
 # Messages read from one socket per loop turn: enough to drain a burst in one wake-up, few
 # enough that a flood of requests never keeps ticks, signals or the control socket waiting.
-CLIENT_BUDGET = 512
+CLIENT_BUDGET = 256
 BUDGET = 4096
 # Slack above server.limits.message_size for a worker's answer: the error JSON around it.
 _ANSWER_SLACK = 64 * 1024
@@ -124,8 +124,9 @@ class Master:
         for sock in (self.frontend, self.backend, self.child_logs):
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = 0
-        # A peer that sends a larger frame is disconnected by ZeroMQ before it is read.
-        self.frontend.maxmsgsize = limits.message_size
+        # A body over the limit is refused with an error; a frame over twice the limit never
+        # reaches the master: ZeroMQ drops its connection when it reads the frame's size.
+        self.frontend.maxmsgsize = 2 * limits.message_size
         self.frontend.sndhwm = self.frontend.rcvhwm = limits.client_hwm
         self.frontend.router_mandatory = 1  # a full or closed client connection is known
         self.frontend.heartbeat_ivl, self.frontend.heartbeat_timeout = 1000, 3000
@@ -138,7 +139,8 @@ class Master:
         self.backend_link = Backend(self, self.backend)
         self.clients = Clients(self.frontend, self.pool, self.ops,
                                {name.encode() for name in self.config.handlers},
-                               self.backend_link.dispatch)
+                               self.backend_link.dispatch, limits.message_size)
+        self.ops.add_status("clients", self.clients.snapshot)
         self.frontend.bind(self.config.listen)
         for sock in (self.frontend, self.backend, self.child_logs, self.clients.peers.monitor):
             self.poller.register(sock, zmq.POLLIN)

@@ -31,7 +31,7 @@ class Peers:
         self.monitor = sock.get_monitor_socket(EVENTS)
         self.monitor.rcvhwm = 0
         self._connection: dict[int, int] = defaultdict(int)  # fd -> its latest ACCEPTED
-        self._where: dict[bytes, tuple[int, int]] = {}  # routing id -> (fd, connection)
+        self.where: dict[bytes, tuple[int, int]] = {}  # routing id -> (fd, connection)
         self._on: dict[tuple[int, int], set[bytes]] = defaultdict(set)
         self._gone: list[bytes] = []
 
@@ -41,17 +41,17 @@ class Peers:
         return bool(self._gone)
 
     def __contains__(self, ident: bytes) -> bool:
-        return ident in self._where
+        return ident in self.where
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self.where)
 
     def seen(self, ident: bytes, frame: zmq.Frame) -> None:
         """The first message from `ident`: note which connection it came on."""
         self.read_events()
         fd = frame.get(SRCFD)
         key = (fd, self._connection[fd])
-        self._where[ident] = key
+        self.where[ident] = key
         self._on[key].add(ident)
 
     def read_events(self) -> None:
@@ -66,12 +66,12 @@ class Peers:
                 self._connection[fd] += 1
             elif kind == _DISCONNECTED:
                 for ident in self._on.pop((fd, self._connection[fd]), ()):
-                    del self._where[ident]
+                    del self.where[ident]
                     self._gone.append(ident)
 
     def forget(self, ident: bytes) -> None:
         """`ident` is known to be unreachable (a send failed): treat it as gone."""
-        key = self._where.pop(ident, None)
+        key = self.where.pop(ident, None)
         if key is not None:
             self._on[key].discard(ident)
             self._gone.append(ident)

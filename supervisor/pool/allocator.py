@@ -216,16 +216,18 @@ class Pool:
             self._hold(worker, request)
         return worker
 
-    def done(self, ident: bytes, seq: int,
-             now: float) -> tuple[Worker, Request, list[Request]] | None:
-        """A worker answered request `seq`: that request, and the ones it now takes on."""
+    def done(self, ident: bytes, seq: int, now: float,
+             ran: float | None = None) -> tuple[Worker, Request, list[Request]] | None:
+        """A worker answered request `seq` (whose handler ran `ran` seconds, as the worker
+        measured it): that request, and the ones the worker now takes on."""
         worker = self.workers.get(ident)
         if worker is None or not worker.held or worker.held[0].seq != seq:
             return None
         finished = worker.held.popleft()
         worker.jobs += finished.count
         worker.last_active = now
-        self.durations.record(finished.handler, now - finished.started, finished.count)
+        self.durations.record(finished.handler, now - finished.started if ran is None else ran,
+                              finished.count)
         if worker.held:
             worker.held[0].started = now
         if worker.state is State.STOPPING:  # abandoned: its process is being killed

@@ -9,6 +9,7 @@ even after a SIGKILL, which requests started (`supervisor.worker.journal`).
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from collections import deque
 from typing import Any
@@ -49,7 +50,7 @@ class Runner:
     def serve(self) -> None:
         """Until STOP or SIGTERM: take the master's messages, run each request, answer."""
         waiting: deque[tuple[bytes, bytes]] = deque()
-        runtime, journal, sock = self.runtime, self.journal, self.sock
+        runtime, journal, sock, clock = self.runtime, self.journal, self.sock, time.perf_counter
         while not runtime.stop_requested:
             if not waiting:
                 frames = wire.recv(sock, 0, 2 * MOST_PER_MESSAGE)
@@ -60,12 +61,14 @@ class Runner:
             seq, kind, handler, context = wire.parse_job(head)
             runtime.busy = True
             journal.started(seq)
+            started = clock()
             if kind == wire.CHUNK:
                 status, answer = wire.S_CHUNK, self._chunk(handler, body, context)
             else:
                 status, answer = self._call(handler, body, context)
+            ran = clock() - started
             journal.answered(seq, status, answer)
-            wire.send(sock, [wire.done(status, seq), answer])
+            wire.send(sock, [wire.done(status, seq, ran), answer])
             runtime.busy = False
 
     def _call(self, handler: bytes, body: bytes, context: bytes) -> tuple[int, bytes]:
