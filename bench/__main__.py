@@ -17,11 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench import idle, latency, recovery, startup, throughput, ticks
+from bench import chunks, idle, latency, prefetch, recovery, startup, throughput, ticks
 from bench.common import ROOT, Figure
 
-FAMILIES = {"throughput": throughput, "latency": latency, "ticks": ticks,
-            "recovery": recovery, "startup": startup, "idle": idle}
+FAMILIES = {"throughput": throughput, "latency": latency, "prefetch": prefetch,
+            "chunks": chunks, "ticks": ticks, "recovery": recovery, "startup": startup,
+            "idle": idle}
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 

@@ -1,17 +1,18 @@
 """The frames that cross ZeroMQ sockets: raw bytes and JSON, never pickles.
 
-Wire version 2 (what `Client` and `AsyncClient` speak):
+Wire version 2 (what `Client` and `AsyncClient` speak): one frame per request and
+per answer, so a message costs ZeroMQ as little as it can.
 
-    client -> master   [head, body]
-        head = HEAD(version 2, kind, handler length, timeout ms, request id)
-               + handler + context JSON object (optional)
-        kind CALL: body is the request body; CHUNK: body is pack_bodies(bodies), each
-        body runs as its own handler call on one worker; CANCEL: body is empty and the
-        request id names an earlier call, dropped if it has not started.
+    client -> master   [request]
+        request = HEAD(version 2, kind, handler length, context length, timeout ms,
+                       request id) + handler + context JSON object (optional) + body
+        kind CALL: one handler call with the body; CHUNK: the body is pack_bodies(bodies),
+        each body runs as its own handler call on one worker; CANCEL: no body, the request
+        id names an earlier call, dropped if it still waits in the master's queue.
         A timeout (ms, 0 = none) tells the master when the caller stops waiting: a
         request still queued then is dropped, not run.
-    master -> client   [answer, body, answer, body, ...]   (one or more answers)
-        answer = ANSWER(version 2, status, request id); status OK (the result),
+    master -> client   [answer, answer, ...]   (one or more per message)
+        answer = ANSWER(version 2, status, request id) + body; status OK (the result),
         ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_outcomes)
 
 Version 1, still served:
@@ -21,15 +22,16 @@ Version 1, still served:
 
 Between the master and its own processes:
 
-    master -> worker   [job, body, job, body, ...] or [STOP]
-        job = JOB(number in this worker's stream, kind) + handler length + handler + context
-    worker -> master   [done, body] | [READY, info-json] | [FATAL, info-json]
-        done = DONE("d", status, number, handler run time in microseconds)
+    master -> worker   [job, job, ...] or [STOP]
+        job = SEQ(number in this worker's stream) + a version 2 request
+    worker -> master   [done] | [READY, info-json] | [FATAL, info-json]
+        done = DONE("d", status, number, handler run time in microseconds) + answer body
     worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
 
-Sizes are bounded: every frame a peer sends by `server.max_message_size` (ZeroMQ
-MAXMSGSIZE drops a larger frame's connection unread), and the fields below by the
-MAX_* constants; error messages never echo more than a few hundred bytes of input.
+Sizes are bounded: every frame a peer sends by `server.limits.message_size` (larger
+ones are refused; beyond twice that ZeroMQ drops the connection unread), and the
+fields below by the MAX_* constants; error messages never echo more than a few
+hundred bytes of input.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ STOP = b"stop"
 CALL, CHUNK, CANCEL = 1, 2, 3
 S_OK, S_ERR, S_CHUNK = 0, 1, 2
 
-HEAD = struct.Struct(">BBBxIQ")
+HEAD = struct.Struct(">BBBxIIQ")
 ANSWER = struct.Struct(">BBQ")
-JOB = struct.Struct(">QBB")
+SEQ = struct.Struct(">Q")
 DONE = struct.Struct(">cBQI")
 _COUNT = struct.Struct(">I")
 
@@ -74,6 +76,8 @@ _OPENERS = frozenset(b"[{")
 # test_zmq_pins.py).
 NOBLOCK = int(zmq.NOBLOCK)
 SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 class WireError(ValueError):
@@ -96,6 +100,11 @@ def send(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
         sock.send(frame, flags if index == last else more)
 
 
+def more(sock: zmq.Socket) -> bool:
+    """Is a message waiting? (A failed non-blocking recv costs pyzmq an exception.)"""
+    return bool(sock.get(_EVENTS) & _POLLIN)
+
+
 def recv(sock: zmq.Socket, flags: int = 0, most: int = 64) -> list[bytes]:
     """Receive one multipart message; raise WireError (after reading it all) past `most` frames."""
     receive = sock.recv
@@ -115,38 +124,43 @@ def recv(sock: zmq.Socket, flags: int = 0, most: int = 64) -> list[bytes]:
 
 # --- version 2 ---
 
-def request_head(kind: int, req_id: int, handler: bytes, timeout_ms: int = 0,
-                 context: bytes = b"") -> bytes:
-    return HEAD.pack(VERSION, kind, len(handler), timeout_ms, req_id) + handler + context
+def request(kind: int, req_id: int, handler: bytes, body: bytes = b"", timeout_ms: int = 0,
+            context: bytes = b"") -> bytes:
+    """One v2 request frame."""
+    return HEAD.pack(VERSION, kind, len(handler), len(context), timeout_ms, req_id) + \
+        handler + context + body
 
 
-def parse_head(head: bytes) -> tuple[int, int, int, bytes, bytes]:
-    """Check a v2 request head; return (kind, request id, timeout ms, handler, context)."""
-    if len(head) < HEAD.size:
-        raise WireError(f"request head of {len(head)} bytes, expected at least {HEAD.size}")
-    version, kind, length, timeout_ms, req_id = HEAD.unpack_from(head)
+def parse_request_head(frame: bytes) -> tuple[int, int, int, bytes, bytes, int]:
+    """Check a v2 request; return (kind, request id, timeout ms, handler, context, where the
+    body starts)."""
+    if len(frame) < HEAD.size:
+        raise WireError(f"request of {len(frame)} bytes, expected at least {HEAD.size}")
+    version, kind, length, context_length, timeout_ms, req_id = HEAD.unpack_from(frame)
     if version != VERSION:
         raise WireError(f"unsupported wire version {version} (this master speaks 1 and 2)")
     if kind not in (CALL, CHUNK, CANCEL):
         raise WireError(f"unknown request kind {kind}")
     end = HEAD.size + length
-    if not 0 < length <= MAX_HANDLER or end > len(head):
-        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes within the head")
-    context = head[end:]
-    if context and (len(context) > MAX_CONTEXT or not _is_json_object(context)):
-        raise WireError(f"context is not a JSON object of at most {MAX_CONTEXT} bytes")
-    return kind, req_id, timeout_ms, head[HEAD.size:end], context
+    if not 0 < length <= MAX_HANDLER or end > len(frame):
+        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes within the request")
+    if context_length > MAX_CONTEXT or end + context_length > len(frame):
+        raise WireError(f"context must be at most {MAX_CONTEXT} bytes within the request")
+    context = frame[end:end + context_length]
+    if context and not _is_json_object(context):
+        raise WireError("context is not a JSON object")
+    return kind, req_id, timeout_ms, frame[HEAD.size:end], context, end + context_length
 
 
-def request_id_of(head: bytes) -> int | None:
-    """The request id of a v2 head, if it has one, to address an error reply to."""
-    if len(head) >= HEAD.size and head[0] == VERSION:
-        return HEAD.unpack_from(head)[4]
+def request_id_of(frame: bytes) -> int | None:
+    """The request id of a v2 request, if it has one, to address an error reply to."""
+    if len(frame) >= HEAD.size and frame[0] == VERSION:
+        return HEAD.unpack_from(frame)[5]
     return None
 
 
-def answer(status: int, req_id: int) -> bytes:
-    return ANSWER.pack(VERSION, status, req_id)
+def answer(status: int, req_id: int, body: bytes = b"") -> bytes:
+    return ANSWER.pack(VERSION, status, req_id) + body
 
 
 def pack_bodies(bodies: list[bytes]) -> bytes:
@@ -154,23 +168,23 @@ def pack_bodies(bodies: list[bytes]) -> bytes:
     return struct.pack(f">I{len(bodies)}I", len(bodies), *map(len, bodies)) + b"".join(bodies)
 
 
-def chunk_count(data: bytes) -> int:
-    """Check a packed chunk without copying it; return how many bodies it carries."""
-    if len(data) < _COUNT.size:
+def chunk_count(data: bytes, offset: int = 0) -> int:
+    """Check a packed chunk (from `offset`) without copying it; return its number of bodies."""
+    if len(data) < offset + _COUNT.size:
         raise WireError("a chunk needs at least its 4-byte count")
-    count = _COUNT.unpack_from(data)[0]
+    count = _COUNT.unpack_from(data, offset)[0]
     if not 0 < count <= MAX_CHUNK:
         raise WireError(f"a chunk carries 1..{MAX_CHUNK} bodies, not {count}")
-    if len(data) < 4 + 4 * count or \
-            sum(struct.unpack_from(f">{count}I", data, 4)) != len(data) - 4 - 4 * count:
+    size = len(data) - offset - 4 - 4 * count
+    if size < 0 or sum(struct.unpack_from(f">{count}I", data, offset + 4)) != size:
         raise WireError("chunk body lengths do not add up to its size")
     return count
 
 
-def unpack_bodies(data: bytes) -> list[bytes]:
-    count = chunk_count(data)
-    lengths = struct.unpack_from(f">{count}I", data, 4)
-    bodies, offset = [], 4 + 4 * count
+def unpack_bodies(data: bytes, offset: int = 0) -> list[bytes]:
+    count = chunk_count(data, offset)
+    lengths = struct.unpack_from(f">{count}I", data, offset + 4)
+    bodies, offset = [], offset + 4 + 4 * count
     for length in lengths:
         bodies.append(data[offset:offset + length])
         offset += length
@@ -197,14 +211,17 @@ def unpack_outcomes(data: bytes) -> list[tuple[int, bytes]]:
     return outcomes
 
 
-def job(seq: int, kind: int, handler: bytes, context: bytes) -> bytes:
-    return JOB.pack(seq, kind, len(handler)) + handler + context
+def job(seq: int, request_frame: bytes) -> bytes:
+    return SEQ.pack(seq) + request_frame
 
 
-def parse_job(head: bytes) -> tuple[int, int, bytes, bytes]:
-    """(number, kind, handler, context) of a job head from the master."""
-    seq, kind, length = JOB.unpack_from(head)
-    return seq, kind, head[JOB.size:JOB.size + length], head[JOB.size + length:]
+def parse_job(job: bytes) -> tuple[int, int, bytes, bytes, int]:
+    """(number, kind, handler, context, where the body starts) of a job the master checked."""
+    _, kind, length, context_length, _, _ = HEAD.unpack_from(job, SEQ.size)
+    start = SEQ.size + HEAD.size
+    end = start + length
+    return (SEQ.unpack_from(job)[0], kind, job[start:end], job[end:end + context_length],
+            end + context_length)
 
 
 def done(status: int, seq: int, seconds: float) -> bytes:
@@ -218,7 +235,7 @@ def parse_request(frames: list[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
     """Check a v1 request's frames; return (req_id, handler, body, context)."""
     if not 3 <= len(frames) <= 4:
         raise WireError(f"expected 3 or 4 frames (request id, handler, body[, context]), "
-                        f"or 2 (wire version 2), got {len(frames)}")
+                        f"or 1 (wire version 2), got {len(frames)}")
     req_id, handler, body = frames[0], frames[1], frames[2]
     if not 0 < len(req_id) <= MAX_REQUEST_ID:
         raise WireError(f"request id must be 1..{MAX_REQUEST_ID} bytes")

@@ -21,8 +21,6 @@ from supervisor import wire
 from supervisor.client import calls
 from supervisor.errors import NotRunning, SupervisorError
 
-_MORE = wire.SNDMORE | wire.NOBLOCK
-
 
 class AsyncClient:
     """The asyncio twin of `Client`: `await c.exec()`, `c.submit()`, `async for ... in c.map()`."""
@@ -145,15 +143,15 @@ class AsyncClient:
         timer = None if timeout is None else loop.call_later(timeout, self._expire, req_id)
         self._calls[req_id] = (future, handler, timeout, timer)
         future.add_done_callback(lambda f: f.cancelled() and self._abandon(req_id))
-        head = wire.request_head(kind, req_id, name, calls.timeout_ms(timeout), context)
+        frame = wire.request(kind, req_id, name, body, calls.timeout_ms(timeout), context)
         if self._connected.is_set():
-            self._send(head, body)
+            self._send(frame)
         else:
             self._unsent.add(req_id)
-            loop.create_task(self._send_when_connected(req_id, head, body))
+            loop.create_task(self._send_when_connected(req_id, frame))
         return future
 
-    async def _send_when_connected(self, req_id: int, head: bytes, body: bytes) -> None:
+    async def _send_when_connected(self, req_id: int, frame: bytes) -> None:
         try:
             if not self._connected.is_set():
                 calls.check_endpoint(self.endpoint)
@@ -167,13 +165,12 @@ class AsyncClient:
         finally:
             self._unsent.discard(req_id)
         if req_id in self._calls:
-            self._send(head, body)
+            self._send(frame)
 
-    def _send(self, head: bytes, body: bytes) -> None:
+    def _send(self, frame: bytes) -> None:
         if self._closed:
             return
-        self._sock.send(head, _MORE)
-        self._sock.send(body, wire.NOBLOCK)
+        self._sock.send(frame, wire.NOBLOCK)
         if self._sock.get(calls.EVENTS) & calls.POLLIN:
             self._loop.call_soon(self._read)  # an answer arrived during the send
 
@@ -183,14 +180,14 @@ class AsyncClient:
         if entry is not None and entry[3] is not None:
             entry[3].cancel()
         if entry is not None and self._connected.is_set():
-            self._send(wire.request_head(wire.CANCEL, req_id, b"-"), b"")
+            self._send(wire.request(wire.CANCEL, req_id, b"-"))
 
     def _expire(self, req_id: int) -> None:
         entry = self._calls.get(req_id)
         if entry is not None:
             self._finish(req_id, error=calls.expired(entry[1], entry[2]))
             if self._connected.is_set():
-                self._send(wire.request_head(wire.CANCEL, req_id, b"-"), b"")
+                self._send(wire.request(wire.CANCEL, req_id, b"-"))
 
     # --- reading ---
 

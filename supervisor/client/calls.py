@@ -1,8 +1,8 @@
 """What `Client` and `AsyncClient` share: the socket, request frames, and answers to outcomes.
 
-Both speak wire version 2 (`supervisor.wire`): a request is one message
-`[head, body]`, answers come back one or more per message, each naming its
-request id, so any number of requests can be in flight on one socket.
+Both speak wire version 2 (`supervisor.wire`): a request is one frame, answers
+come back one or more per message, each naming its request id, so any number of
+requests can be in flight on one socket.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 _DISCONNECTED = int(zmq.EVENT_DISCONNECTED)
 _HANDSHAKE = int(zmq.EVENT_HANDSHAKE_SUCCEEDED)
 _EVENT = struct.Struct("=H")
+_ANSWER = wire.ANSWER.size
 
 
 def open_socket(context: zmq.Context, endpoint: str) -> tuple[zmq.Socket, zmq.Socket]:
@@ -78,11 +79,10 @@ def read_events(monitor: zmq.Socket) -> tuple[bool | None, bool]:
 def answers(frames: list[bytes]) -> list[tuple[int, int, bytes]]:
     """(request id, status, body) for each answer in one message from the master."""
     out = []
-    for index in range(0, len(frames) - 1, 2):
-        head = frames[index]
-        if len(head) == wire.ANSWER.size and head[0] == wire.VERSION:
-            _, status, req_id = wire.ANSWER.unpack(head)
-            out.append((req_id, status, frames[index + 1]))
+    for frame in frames:
+        if len(frame) >= _ANSWER and frame[0] == wire.VERSION:
+            _, status, req_id = wire.ANSWER.unpack_from(frame)
+            out.append((req_id, status, frame[_ANSWER:]))
     return out
 
 

@@ -29,8 +29,6 @@ from supervisor import wire
 from supervisor.client import calls
 from supervisor.errors import NotRunning, SupervisorError
 
-_MORE = wire.SNDMORE | wire.NOBLOCK
-
 
 class _Call:
     __slots__ = ("deadline", "done", "error", "future", "generation", "handler", "req_id",
@@ -190,25 +188,26 @@ class Client:
                 self._futures += 1
                 self._start_pump()
         try:
-            self._send(wire.request_head(kind, call.req_id, name, calls.timeout_ms(timeout),
-                                         context), body, call)
+            self._send(wire.request(kind, call.req_id, name, body, calls.timeout_ms(timeout),
+                                    context), call)
         except SupervisorError as exc:
             self._complete(call, error=exc)
         except zmq.ZMQError as exc:
             self._complete(call, error=NotRunning(f"cannot send to {self.endpoint}: {exc}"))
         return call
 
-    def _send(self, head: bytes, body: bytes, call: _Call | None) -> None:
+    def _send(self, frame: bytes, call: _Call | None) -> None:
         with self._io:
             if not self._connected:
                 self._await_connection()
             if call is not None:
                 call.generation = self._generation
-            self._sock.send(head, _MORE)
-            self._sock.send(body, wire.NOBLOCK)
+            self._sock.send(frame, wire.NOBLOCK)
+            if not self._reading:
+                return  # whoever reads next looks before it sleeps
             waiting = self._sock.get(calls.EVENTS) & calls.POLLIN or \
                 self._generation != self._settled
-        if waiting and self._reading:
+        if waiting:
             self._poke()  # an answer arrived during the send: the reader's select may miss it
 
     def _await_connection(self) -> None:
@@ -234,7 +233,7 @@ class Client:
         """The caller no longer waits: forget the call and ask the master to drop it."""
         if self._complete(call, error=calls.closed()) and not self._closed:
             with contextlib.suppress(SupervisorError, zmq.ZMQError):
-                self._send(wire.request_head(wire.CANCEL, call.req_id, b"-"), b"", None)
+                self._send(wire.request(wire.CANCEL, call.req_id, b"-"), None)
 
     # --- reading ---
 
@@ -287,8 +286,12 @@ class Client:
             self._state.notify_all()
 
     def _read(self) -> None:
-        """Handle what arrived; if nothing had, sleep until something does or a deadline."""
-        if self._drain():
+        """Handle what arrived; if nothing had, sleep until something does or a deadline.
+
+        The sockets' descriptors signal only changes (edge-triggered): the socket is
+        read until it is empty before sleeping, the monitor whenever its fd fires.
+        """
+        if self._drain(False):
             return
         timeout = None
         if self._deadlines:
@@ -297,12 +300,12 @@ class Client:
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 4096)
-        self._drain()
+        self._drain(self._fds[1] in ready)
 
-    def _drain(self) -> bool:
-        """Read every waiting answer and connection event; True if there were any."""
+    def _drain(self, monitor: bool) -> bool:
+        """Read every waiting answer (and connection event); True if there were any."""
         messages = []
-        sock, monitor = self._sock, self._monitor
+        sock = self._sock
         with self._io:
             if self._closed:
                 return True
@@ -311,7 +314,7 @@ class Client:
                     messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))
                 except wire.WireError:
                     continue
-            if monitor.get(calls.EVENTS) & calls.POLLIN:
+            if monitor:
                 self._monitor_events()
             dropped = self._generation != self._settled
             self._settled = self._generation
@@ -379,7 +382,7 @@ class Client:
     def _expire(self, call: _Call) -> None:
         if self._complete(call, error=calls.expired(call.handler, call.timeout)):
             with contextlib.suppress(SupervisorError, zmq.ZMQError):
-                self._send(wire.request_head(wire.CANCEL, call.req_id, b"-"), b"", None)
+                self._send(wire.request(wire.CANCEL, call.req_id, b"-"), None)
 
     def _complete_all(self, error: SupervisorError, before: int | None = None) -> None:
         with self._state:

@@ -10,6 +10,7 @@ started go back to the head of the queue, so no request ever runs twice.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING
 
@@ -27,10 +28,17 @@ from supervisor.worker.runner import MOST_PER_MESSAGE
 if TYPE_CHECKING:
     from supervisor.master.loop import Master
 
+
+def _frame(request: Request) -> bytes:
+    """A request made by the master (a tick) or read from wire version 1, as a v2 frame."""
+    return wire.request(wire.CHUNK if request.chunk else wire.CALL, 0, request.handler,
+                        request.body, 0, request.context)
+
 log = logging.getLogger("supervisor.master")
 
 _DONE = wire.DONE
 _DONE_KIND = ord("d")
+NOBLOCK = wire.NOBLOCK
 
 
 class Backend:
@@ -63,9 +71,7 @@ class Backend:
             for start in range(0, len(requests), MOST_PER_MESSAGE):
                 frames = [ident]
                 for request in requests[start:start + MOST_PER_MESSAGE]:
-                    frames.append(wire.job(request.seq, wire.CHUNK if request.chunk
-                                           else wire.CALL, request.handler, request.context))
-                    frames.append(request.body)
+                    frames.append(wire.job(request.seq, request.frame or _frame(request)))
                 try:
                     wire.send(self.socket, frames, wire.NOBLOCK)
                 except zmq.ZMQError as exc:
@@ -81,11 +87,34 @@ class Backend:
 
     # --- messages from workers ---
 
+    def drain(self, budget: int) -> None:
+        """Read up to `budget` messages from workers (an answer is one frame after the id)."""
+        recv = self.socket.recv
+        for count in range(budget):
+            if count == 1 and not wire.more(self.socket):
+                return  # the usual case when idle: cheaper than a failed recv
+            try:
+                ident = recv(NOBLOCK)
+            except zmq.Again:
+                return
+            frame = recv(NOBLOCK, copy=False)
+            frames = [ident, frame.bytes]
+            while frame.more and len(frames) < 8:
+                frame = recv(NOBLOCK, copy=False)
+                frames.append(frame.bytes)
+            while frame.more:  # nothing a worker sends is this long: drop the rest
+                frame = recv(NOBLOCK, copy=False)
+            try:
+                self.on_message(frames)
+            except Exception:
+                log.exception("failed while handling a message from worker %s; the master "
+                              "keeps running", wire.shown(ident))
+
     def on_message(self, frames: list[bytes]) -> None:
         ident, head = frames[0], frames[1]
-        if len(frames) == 3 and len(head) == _DONE.size and head[0] == _DONE_KIND:
-            _, status, seq, micros = _DONE.unpack(head)
-            self._on_done(ident, status, seq, micros / 1e6, frames[2])
+        if len(frames) == 2 and len(head) >= _DONE.size and head[0] == _DONE_KIND:
+            _, status, seq, micros = _DONE.unpack_from(head)
+            self._on_done(ident, status, seq, micros / 1e6, memoryview(head)[_DONE.size:])
         elif head == wire.READY:
             self._on_ready(ident, frames[2:])
         elif head == wire.FATAL:
@@ -107,8 +136,9 @@ class Backend:
 
     def _deliver(self, worker: Worker, request: Request, status: int, body: bytes,
                  now: float) -> None:
+        """Hand an answer to its origin; `body` may be a view into the worker's message."""
         if status == wire.S_ERR:
-            body = log_handler_error(worker.id, worker.pid, request.handler, body)
+            body = log_handler_error(worker.id, worker.pid, request.handler, bytes(body))
         elif status == wire.S_CHUNK:
             body = self._chunk_errors(worker, request, body)
         request.origin.answered(request, status != wire.S_ERR, body, now)
@@ -117,10 +147,11 @@ class Backend:
     def _chunk_errors(worker: Worker, request: Request, body: bytes) -> bytes:
         """Log the handler errors within a chunk's answers, as for single calls."""
         try:
-            outcomes = wire.unpack_outcomes(body)
-        except (wire.WireError, ValueError):
-            return body
-        if all(status != wire.S_ERR for status, _ in outcomes):
+            count = struct.unpack_from(">I", body)[0]
+            if wire.S_ERR not in bytes(body[4:4 + count]):
+                return body
+            outcomes = wire.unpack_outcomes(bytes(body))
+        except (wire.WireError, ValueError, struct.error):
             return body
         return wire.pack_outcomes([
             (status, log_handler_error(worker.id, worker.pid, request.handler, answer)

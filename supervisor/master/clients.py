@@ -74,7 +74,9 @@ class Clients:
     def drain(self, budget: int) -> bool:
         """Read up to `budget` requests; True when more may be waiting."""
         recv, peers, known = self.socket.recv, self.peers, self.peers.where
-        for _ in range(budget):
+        for count in range(budget):
+            if count == 1 and not wire.more(self.socket):
+                return False  # the usual case when idle: cheaper than a failed recv
             try:
                 ident = recv(NOBLOCK)
             except zmq.Again:
@@ -90,8 +92,8 @@ class Clients:
             if ident not in known:
                 peers.seen(ident, first)
             try:
-                if len(frames) == 2:
-                    self._request(ident, frames[0], frames[1])
+                if len(frames) == 1:
+                    self._request(ident, frames[0])
                 else:
                     self._legacy(ident, frames, extra)
             except Exception:
@@ -99,18 +101,21 @@ class Clients:
                               "running", len(frames) + extra)
         return True
 
-    def _request(self, ident: bytes, head: bytes, body: bytes) -> None:
+    def _request(self, ident: bytes, frame: bytes) -> None:
         """A wire version 2 request (or cancel)."""
+        if not frame or frame[0] != wire.VERSION:  # one frame, but no v2 request: as in v1
+            self._legacy(ident, [frame])
+            return
         try:
-            kind, req_id, timeout_ms, handler, context = wire.parse_head(head)
-            self._check_size(body)
-            count = wire.chunk_count(body) if kind == wire.CHUNK else 1
+            kind, req_id, timeout_ms, handler, _, start = wire.parse_request_head(frame)
+            self._check_size(len(frame) - start)
+            count = wire.chunk_count(frame, start) if kind == wire.CHUNK else 1
         except wire.WireError as exc:
             self._malformed(exc)
-            req_id = wire.request_id_of(head)
+            req_id = wire.request_id_of(frame)
             if req_id is not None:
-                self._reply(ident, wire.answer(wire.S_ERR, req_id),
-                            wire.error_body(BadRequest.code, str(exc)))
+                self._reply(ident, wire.answer(wire.S_ERR, req_id,
+                                               wire.error_body(BadRequest.code, str(exc))))
             return
         if kind == wire.CANCEL:
             self._cancel(ident, req_id)
@@ -118,7 +123,7 @@ class Clients:
         pool = self.pool
         if pool.max_queue_size and len(pool.queue) >= pool.max_queue_size and \
                 handler in self.handler_names:  # a flood's requests cost as little as possible
-            self._reply(ident, wire.answer(wire.S_ERR, req_id), self._queue_full)
+            self._reply(ident, wire.answer(wire.S_ERR, req_id, self._queue_full))
             self.ops.metrics.request(handler.decode("utf-8", "replace"), QueueFull.code, None)
             return
         caller = Caller(ident, req_id, self)
@@ -130,10 +135,10 @@ class Clients:
             caller.refuse(BadRequest.code, f"request id {req_id} is already in flight")
         else:
             now = time.monotonic()
-            request = Request(caller, handler, body, context, now, count=count,
+            request = Request(caller, handler, b"", b"", now, count=count,
                               chunk=kind == wire.CHUNK,
                               deadline=now + timeout_ms / 1000 if timeout_ms else 0.0,
-                              size=len(body) + len(context))
+                              size=len(frame), frame=frame)
             self._submit(request, (ident, req_id))
 
     def _legacy(self, ident: bytes, frames: list[bytes], extra: int = 0) -> None:
@@ -141,10 +146,10 @@ class Clients:
         try:
             if extra:
                 raise wire.WireError(f"expected 3 or 4 frames (request id, handler, body"
-                                     f"[, context]), or 2 (wire version 2), got "
+                                     f"[, context]), or 1 (wire version 2), got "
                                      f"{len(frames) + extra}")
             req_id, handler, body, context = wire.parse_request(frames)
-            self._check_size(body)
+            self._check_size(len(body))
         except wire.WireError as exc:
             self._malformed(exc)
             if frames and 0 < len(frames[0]) <= wire.MAX_REQUEST_ID:
@@ -170,11 +175,11 @@ class Clients:
             log.warning("dropped a malformed request: %s%s", exc, more)
             self.malformed_logged, self.malformed = now, 0
 
-    def _check_size(self, body: bytes) -> None:
+    def _check_size(self, size: int) -> None:
         """Bodies up to twice the limit are read (ZeroMQ drops larger ones unread) and refused
         with a clear error."""
-        if len(body) > self.message_size:
-            raise wire.WireError(f"a body of {len(body)} bytes exceeds server.limits."
+        if size > self.message_size:
+            raise wire.WireError(f"a body of {size} bytes exceeds server.limits."
                                  f"message_size ({self.message_size} bytes)")
 
     def _submit(self, request: Request, key: tuple[bytes, int] | None) -> None:
@@ -219,33 +224,32 @@ class Clients:
 
     # --- answering ---
 
-    def _reply(self, ident: bytes, head: bytes, body: bytes) -> None:
+    def _reply(self, ident: bytes, answer: bytes) -> None:
         if ident in self.muted:
             if time.monotonic() < self.muted[ident]:
                 self._not_delivered(ident, 1, NOT_READ)
                 return
             del self.muted[ident]
-        frames = self.outbox.get(ident)
-        if frames is None:
-            self.outbox[ident] = [head, body]
+        answers = self.outbox.get(ident)
+        if answers is None:
+            self.outbox[ident] = [answer]
         else:
-            frames += (head, body)
+            answers.append(answer)
 
     def flush(self) -> None:
         """Send each client its answers of this loop turn, a few hundred per message."""
         outbox, self.outbox = self.outbox, {}
-        step = 2 * _PER_MESSAGE
-        for ident, frames in outbox.items():
-            for start in range(0, len(frames), step):
-                part = frames[start:start + step]
+        for ident, answers in outbox.items():
+            for start in range(0, len(answers), _PER_MESSAGE):
+                part = answers[start:start + _PER_MESSAGE]
                 try:
                     wire.send(self.socket, [ident, *part], NOBLOCK)
                 except zmq.Again:  # its queue is full: try again in a while, drop until then
                     self.muted[ident] = time.monotonic() + MUTE
-                    self._not_delivered(ident, len(part) // 2, NOT_READ)
+                    self._not_delivered(ident, len(part), NOT_READ)
                 except zmq.ZMQError:
                     self.peers.forget(ident)
-                    self._not_delivered(ident, len(frames) // 2 - start // 2, CLIENT_GONE)
+                    self._not_delivered(ident, len(answers) - start, CLIENT_GONE)
                     break
 
     def _send_legacy(self, ident: bytes, req_id: bytes, status: bytes, body: bytes) -> None:
@@ -283,7 +287,7 @@ class Caller:
         clients = self.clients
         clients.pending.pop((self.client, self.req_id), None)
         status = wire.S_CHUNK if request.chunk else wire.S_OK if ok else wire.S_ERR
-        clients._reply(self.client, wire.answer(status, self.req_id), body)
+        clients._reply(self.client, wire.answer(status, self.req_id, body))
         clients.ops.request_done(request, ok, now)
 
     def failed(self, request: Request, code: str, message: str) -> None:
@@ -292,13 +296,13 @@ class Caller:
         if self.cancelled:
             clients._count(request, CANCELLED)
             return
-        clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id), _error(code, message))
+        clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id, _error(code, message)))
         clients.ops.request_failed(request, code)
 
     def refuse(self, code: str, message: str) -> None:
         """Answer an error before the request entered the pool."""
-        self.clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id),
-                            _error(code, message))
+        self.clients._reply(self.client, wire.answer(wire.S_ERR, self.req_id,
+                                                     _error(code, message)))
 
 
 @dataclass(slots=True, eq=False)

@@ -79,7 +79,11 @@ class Master:
         self.clients: Clients
         self.backend_link: Backend
         self.services: list[Service] = []
-        self.service_sockets: dict[zmq.Socket, object] = {}
+        # Quiet sockets are polled by their file descriptor (cheaper than ZeroMQ's own check
+        # of each socket on every poll) and drained until empty when it fires.
+        self.quiet: dict[int, tuple[zmq.Socket, object]] = {}
+        self.unfinished = False
+        self.control_fd = -1
         self.ops = Operations(self)
 
     # --- set-up and tear-down ---
@@ -96,6 +100,7 @@ class Master:
                                    self.ops.metrics.restart)
             self._add_services()
             self.ops.start()
+            self._poll_control_quietly()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
             self.workers.start_all(time.monotonic())
@@ -142,8 +147,11 @@ class Master:
                                self.backend_link.dispatch, limits.message_size)
         self.ops.add_status("clients", self.clients.snapshot)
         self.frontend.bind(self.config.listen)
-        for sock in (self.frontend, self.backend, self.child_logs, self.clients.peers.monitor):
+        for sock in (self.frontend, self.backend):
             self.poller.register(sock, zmq.POLLIN)
+        self.logs_fd = self._poll_quietly(self.child_logs, self.logs.child_line)
+        self.monitor_fd = self.clients.peers.monitor.FD  # read to the end by Peers.gone
+        self.poller.register(self.monitor_fd, zmq.POLLIN)
 
     def _add_services(self) -> None:
         """The services beside the pool that this config asks for."""
@@ -158,10 +166,27 @@ class Master:
             self.ops.add_command("keepalive", liveness.command)
             self.ops.add_status("keepalive", liveness.status)
             self.services.append(liveness)
-        for service in self.services:
-            for sock, handle in service.sockets().items():
-                self.service_sockets[sock] = handle
-                self.poller.register(sock, zmq.POLLIN)
+        self.service_fds = [self._poll_quietly(sock, handle) for service in self.services
+                            for sock, handle in service.sockets().items()]
+
+    def _poll_control_quietly(self) -> None:
+        """The control socket, too, is polled by its fd (answered by `_drain_control`)."""
+        control = self.ops.control
+        self.poller.unregister(control.socket)
+        self.control_fd = control.socket.FD
+        self.poller.register(self.control_fd, zmq.POLLIN)
+
+    def _drain_control(self) -> None:
+        control = self.ops.control
+        if control is not None:
+            control.drain()
+            if wire.more(control.socket):
+                self.unfinished = True
+
+    def _poll_quietly(self, sock: zmq.Socket, handle) -> int:
+        self.quiet[sock.FD] = (sock, handle)
+        self.poller.register(sock.FD, zmq.POLLIN)
+        return sock.FD
 
     def _alive(self) -> int:
         """Workers serving, as the keepalive probe reports them: none while stopping."""
@@ -197,30 +222,39 @@ class Master:
             now = time.monotonic()
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
-            events = dict(self.poller.poll(timeout))
-            if self.child_logs in events:
-                self._drain(self.child_logs, self.logs.child_line)
+            events = dict(self.poller.poll(0 if self.unfinished else timeout))
+            if self.unfinished:
+                events.update(dict.fromkeys((*self.quiet, self.control_fd), zmq.POLLIN))
+                self.unfinished = False
+            if self.logs_fd in events:
+                self._drain_quiet(self.logs_fd)
             if self.backend in events:
-                self._drain(self.backend, link.on_message)
+                link.drain(BUDGET)
             for fd in events:  # after the answers a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
                     _guarded("a worker's exit", link.on_exit, ident)
             if frontend in events:
                 clients.drain(CLIENT_BUDGET)
-            if clients.peers.monitor in events or clients.peers.leaving:
+            if self.monitor_fd in events or clients.peers.leaving:
                 _guarded("closed client connections", clients.forget_gone)
-            self._flush()
+            if link.outbox or clients.outbox or self.pool.expired:
+                self._flush()
             if self.signals.fileno() in events:
                 _guarded("signals", self._on_signals)
-            for sock, handle in self.service_sockets.items():
-                if sock in events:
-                    self._drain(sock, handle)
+            for fd in self.service_fds:
+                if fd in events:
+                    self._drain_quiet(fd)
             for service in self.services:
                 _guarded(service.name, service.after_poll, events, time.monotonic())
-            _guarded("timers", self._on_timers, time.monotonic())
-            _guarded("operations", self.ops.after_poll, events, time.monotonic())
-            self._flush()
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:  # what comes due later sets the next
+                _guarded("timers", self._on_timers, now)
+            if self.control_fd in events:
+                _guarded("control requests", self._drain_control)
+            _guarded("operations", self.ops.after_poll, events, now)
+            if link.outbox or clients.outbox or self.pool.expired:
+                self._flush()
             if self.stopping and not self.workers.processes and \
                     not any(service.draining() for service in self.services):
                 self._drain(self.child_logs, self.logs.child_line)
@@ -243,14 +277,21 @@ class Master:
         candidates = [c for c in candidates if c is not None]
         return min(candidates) if candidates else None
 
+    def _drain_quiet(self, fd: int) -> None:
+        """A quiet socket's fd fired: read all it holds (or come back at once for the rest)."""
+        sock, handle = self.quiet[fd]
+        if not self._drain(sock, handle):
+            self.unfinished = True
+
     @staticmethod
-    def _drain(sock: zmq.Socket, handle, budget: int = BUDGET) -> None:
+    def _drain(sock: zmq.Socket, handle, budget: int = BUDGET) -> bool:
+        """Handle up to `budget` messages; True when the socket was left empty."""
         recv = wire.recv
         for _ in range(budget):
             try:
                 frames = recv(sock, wire.NOBLOCK)
             except zmq.Again:
-                return
+                return True
             except wire.WireError as exc:
                 log.warning("dropped a message: %s", exc)
                 continue
@@ -259,6 +300,7 @@ class Master:
             except Exception:
                 log.exception("failed while handling a message of %d frames (%d bytes); the "
                               "master keeps running", len(frames), sum(map(len, frames)))
+        return False
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):

@@ -39,7 +39,9 @@ class Request:
 
     `count` is how many bodies it carries (a chunk runs each on the same worker);
     `deadline` is when its caller stops waiting (0: never), after which it is not
-    started; `seq` is its place in its worker's stream once dispatched.
+    started; `seq` is its place in its worker's stream once dispatched; `frame` is
+    the request as the wire carries it, when it came that way (then `body` and
+    `context` are left empty: they are inside it).
     """
 
     origin: Origin
@@ -53,6 +55,8 @@ class Request:
     deadline: float = 0.0
     seq: int = 0
     size: int = 0
+    frame: bytes = b""
+    blocking: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -65,6 +69,8 @@ class Worker:
     jobs: int = 0
     held: deque[Request] = field(default_factory=deque)
     sent: int = 0
+    blocking: int = 0  # held requests of handlers not measured fast when they were sent
+    holding: int = 0  # bodies held (a chunk holds many)
     last_active: float = 0.0
     ready_at: float = 0.0
     max_jobs: int = 0
@@ -221,22 +227,29 @@ class Pool:
         """A worker answered request `seq` (whose handler ran `ran` seconds, as the worker
         measured it): that request, and the ones the worker now takes on."""
         worker = self.workers.get(ident)
-        if worker is None or not worker.held or worker.held[0].seq != seq:
+        if worker is None:
             return None
-        finished = worker.held.popleft()
+        held = worker.held
+        if not held or held[0].seq != seq:
+            return None
+        finished = held.popleft()
+        self._release(worker, finished)
         worker.jobs += finished.count
         worker.last_active = now
         self.durations.record(finished.handler, now - finished.started if ran is None else ran,
                               finished.count)
-        if worker.held:
-            worker.held[0].started = now
-        if worker.state is State.STOPPING:  # abandoned: its process is being killed
+        if held:
+            held[0].started = now
+        state = worker.state
+        if state is State.STOPPING:  # abandoned: its process is being killed
             return worker, finished, []
-        if worker.state is State.RETIRING or self._capped(worker):
-            if not worker.held:
+        if state is State.RETIRING or (worker.max_jobs and self._capped(worker)):
+            if not held:
                 move(worker, State.STOPPING)
-            elif worker.state is not State.RETIRING:
+            elif state is not State.RETIRING:
                 move(worker, State.RETIRING)
+            return worker, finished, []
+        if held and not self.queue:
             return worker, finished, []
         return worker, finished, self._free(worker, now)
 
@@ -257,6 +270,7 @@ class Pool:
         if worker is None or not worker.held or worker.state is State.STOPPING:
             return None
         request = worker.held.popleft()
+        self._release(worker, request)
         move(worker, State.STOPPING)
         return request
 
@@ -329,18 +343,18 @@ class Pool:
     def _free(self, worker: Worker, now: float) -> list[Request]:
         """`worker` can take more: the oldest waiting requests up to what the rule allows."""
         taken = []
-        while self.queue and len(worker.held) < self.pipeline and \
-                (not worker.held or self._may_prefetch(worker)):
+        queue, held, pipeline = self.queue, worker.held, self.pipeline
+        while queue and len(held) < pipeline and (not held or self._may_prefetch(worker)):
             request = self._pop()
             if request.deadline and request.deadline <= now:
                 self.expired.append(request)
                 continue
-            if worker.held:
+            if held:
                 self._hold(worker, request)
             else:
                 self._assign(worker, request, now)
             taken.append(request)
-        if not worker.held:
+        if not held:
             move(worker, State.READY)
             self.idle.append(worker)
         return taken
@@ -350,14 +364,12 @@ class Pool:
         self.queued_bytes -= request.size
         return request
 
-    def _may_prefetch(self, worker: Worker) -> bool:
-        """Another request may wait behind everything `worker` holds."""
-        if worker.state is not State.WORKING:
-            return False
-        if worker.max_jobs and worker.jobs + sum(r.count for r in worker.held) >= worker.max_jobs:
-            return False
-        fast = self.durations.fast
-        return all(fast(request.handler) for request in worker.held)
+    @staticmethod
+    def _may_prefetch(worker: Worker) -> bool:
+        """Another request may wait behind everything `worker` holds: all of it is of
+        handlers measured fast, and it stays within the worker's job cap."""
+        return worker.state is State.WORKING and not worker.blocking and \
+            not (worker.max_jobs and worker.jobs + worker.holding >= worker.max_jobs)
 
     def _room(self, request: Request, limit: int) -> Worker | None:
         """The serving worker holding fewest requests that `request` may wait behind."""
@@ -373,11 +385,17 @@ class Pool:
         """Send `request` ahead to a worker that is running another."""
         worker.sent += 1
         request.seq = worker.sent
+        request.blocking = request.handler not in self.durations.fast
+        worker.blocking += request.blocking
+        worker.holding += request.count
         worker.held.append(request)
 
     def _assign(self, worker: Worker, request: Request, now: float) -> None:
         move(worker, State.WORKING)
-        worker.sent += 1
-        request.seq = worker.sent
         request.started = now
-        worker.held.append(request)
+        self._hold(worker, request)
+
+    @staticmethod
+    def _release(worker: Worker, request: Request) -> None:
+        worker.blocking -= request.blocking
+        worker.holding -= request.count

@@ -21,28 +21,30 @@ _SLOW_SHARE = 0.1
 
 
 class Durations:
-    """Per-handler share of slow calls; `fast(handler)` says whether to prefetch behind it."""
+    """Per-handler share of slow calls; `fast` holds the handlers a request may wait behind."""
 
-    __slots__ = ("_calls", "_slow", "threshold")
+    __slots__ = ("_calls", "_slow", "fast", "threshold")
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self._slow: dict[bytes, float] = {}
         self._calls: dict[bytes, int] = {}
+        self.fast: set[bytes] = set()
 
     def record(self, handler: bytes, seconds: float, count: int = 1) -> None:
         """One call (or a chunk of `count` calls) of `handler` ran for `seconds` in all."""
         slow = 1.0 if seconds > self.threshold * count else 0.0
         share = self._slow.get(handler)
-        self._slow[handler] = slow if share is None else share + _WEIGHT * (slow - share)
-        self._calls[handler] = self._calls.get(handler, 0) + 1
-
-    def fast(self, handler: bytes) -> bool:
-        return self._calls.get(handler, 0) >= _TRUSTED_AFTER and \
-            self._slow[handler] < _SLOW_SHARE
+        share = slow if share is None else share + _WEIGHT * (slow - share)
+        self._slow[handler] = share
+        calls = self._calls[handler] = self._calls.get(handler, 0) + 1
+        if share < _SLOW_SHARE and calls >= _TRUSTED_AFTER:
+            self.fast.add(handler)
+        else:
+            self.fast.discard(handler)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """For `status`: each handler's share of slow calls and whether it is prefetched behind."""
         return {h.decode("utf-8", "replace"): {"slow_share": round(self._slow[h], 3),
-                                                "prefetch": self.fast(h)}
+                                                "prefetch": h in self.fast}
                 for h in self._slow}

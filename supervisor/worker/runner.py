@@ -20,7 +20,7 @@ from supervisor import wire
 from supervisor.payload import Payload, encode_result
 from supervisor.worker.journal import Journal
 
-# The most requests one message from the master may carry (it sends at most pipeline + 1).
+# The most requests one message from the master may carry.
 MOST_PER_MESSAGE = 256
 
 
@@ -49,26 +49,26 @@ class Runner:
 
     def serve(self) -> None:
         """Until STOP or SIGTERM: take the master's messages, run each request, answer."""
-        waiting: deque[tuple[bytes, bytes]] = deque()
+        waiting: deque[bytes] = deque()
         runtime, journal, sock, clock = self.runtime, self.journal, self.sock, time.perf_counter
         while not runtime.stop_requested:
             if not waiting:
-                frames = wire.recv(sock, 0, 2 * MOST_PER_MESSAGE)
+                frames = wire.recv(sock, 0, MOST_PER_MESSAGE)
                 if len(frames) == 1 and frames[0] == wire.STOP:
                     return
-                waiting.extend(zip(frames[0::2], frames[1::2], strict=True))
-            head, body = waiting.popleft()
-            seq, kind, handler, context = wire.parse_job(head)
+                waiting.extend(frames)
+            job = waiting.popleft()
+            seq, kind, handler, context, start = wire.parse_job(job)
             runtime.busy = True
             journal.started(seq)
             started = clock()
             if kind == wire.CHUNK:
-                status, answer = wire.S_CHUNK, self._chunk(handler, body, context)
+                status, answer = wire.S_CHUNK, self._chunk(handler, job, start, context)
             else:
-                status, answer = self._call(handler, body, context)
+                status, answer = self._call(handler, job[start:], context)
             ran = clock() - started
             journal.answered(seq, status, answer)
-            wire.send(sock, [wire.done(status, seq, ran), answer])
+            sock.send(wire.done(status, seq, ran) + answer)
             runtime.busy = False
 
     def _call(self, handler: bytes, body: bytes, context: bytes) -> tuple[int, bytes]:
@@ -83,10 +83,10 @@ class Runner:
             return wire.S_ERR, self._too_large(len(result))
         return wire.S_OK, result
 
-    def _chunk(self, handler: bytes, body: bytes, context: bytes) -> bytes:
+    def _chunk(self, handler: bytes, job: bytes, start: int, context: bytes) -> bytes:
         """Each body of a chunk is its own call with its own outcome; all go back as one."""
         outcomes, room = [], self.max_answer
-        for item in wire.unpack_bodies(body):
+        for item in wire.unpack_bodies(job, start):
             status, answer = self._call(handler, item, context)
             room -= len(answer) + 5
             if room < 0:

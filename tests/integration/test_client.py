@@ -163,7 +163,7 @@ def test_queued_requests_of_a_client_that_disconnects_are_dropped_and_counted(st
         raw.linger = 1000
         raw.connect(master.endpoint)
         for i in range(1000):
-            raw.send_multipart([wire.request_head(wire.CALL, i + 1, b"record_id"), b"%d" % i])
+            raw.send(wire.request(wire.CALL, i + 1, b"record_id", b"%d" % i))
         wait_until(lambda: _status(master)["queue"] == 1000, timeout=5)
         raw.close()
         wait_until(lambda: _status(master)["requests"].get("ClientGone") == 1000, timeout=1.0)

@@ -33,8 +33,9 @@ def _raw(endpoint: str) -> zmq.Socket:
 
 def _answer(sock: zmq.Socket) -> tuple[int, dict | bytes]:
     assert sock.poll(5000), "no answer"
-    head, body = sock.recv_multipart()
-    _, status, _ = wire.ANSWER.unpack(head)
+    (frame,) = sock.recv_multipart()
+    _, status, _ = wire.ANSWER.unpack_from(frame)
+    body = frame[wire.ANSWER.size:]
     return status, wire.load_json(body) if status == wire.S_ERR else body
 
 
@@ -47,7 +48,7 @@ def test_bodies_over_the_limit_are_refused_and_results_over_it_fail(start_master
             client.exec("big", b"70000")
         assert len(client.exec("big", b"60000")) == 60_000
     raw = _raw(master.endpoint)
-    raw.send_multipart([wire.request_head(wire.CALL, 1, b"echo"), b"x" * 200_000])  # > 2x
+    raw.send(wire.request(wire.CALL, 1, b"echo", b"x" * 200_000))  # over twice the limit
     time.sleep(0.5)
     assert not raw.poll(0)  # never read: ZeroMQ dropped the connection at the frame's size
     raw.close()
@@ -67,11 +68,10 @@ def test_fields_are_bounded_and_errors_never_echo_much_of_the_input(start_master
             assert raw.poll(5000)
             req_id, _, body = raw.recv_multipart()
             replies[req_id] = body
-        head = wire.request_head(wire.CALL, 7, b"nope" * 30)
-        raw.send_multipart([head, b"x"])
+        raw.send(wire.request(wire.CALL, 7, b"nope" * 30, b"x"))
         status, error = _answer(raw)
         chunk = wire.pack_bodies([b"x"] * (wire.MAX_CHUNK + 1))
-        raw.send_multipart([wire.request_head(wire.CHUNK, 8, b"echo"), chunk])
+        raw.send(wire.request(wire.CHUNK, 8, b"echo", chunk))
         chunk_status, chunk_error = _answer(raw)
     finally:
         raw.close()
@@ -129,8 +129,7 @@ def test_a_1gb_frame_to_a_tcp_listener_leaves_a_memory_limited_master_serving(st
     sender = _raw(endpoint)
     gigabyte = mmap.mmap(-1, 2**30)  # untouched pages: the sender holds no gigabyte itself
     try:
-        sender.send(wire.request_head(wire.CALL, 1, b"echo"), zmq.SNDMORE)
-        sender.send(gigabyte, copy=False)
+        sender.send(gigabyte, copy=False)  # one frame of 1 GB
         time.sleep(2.0)
         assert master.proc.poll() is None
         with Client(endpoint) as client:
@@ -156,10 +155,9 @@ def _flood(endpoint: str, count: int, sent, close) -> None:
     sock.rcvhwm = 1
     sock.linger = 0
     sock.connect(endpoint)
-    send, head = sock.send, wire.request_head
+    send, request = sock.send, wire.request
     for i in range(count):
-        send(head(wire.CALL, i + 1, b"echo"), zmq.SNDMORE)
-        send(b"flood")
+        send(request(wire.CALL, i + 1, b"echo", b"flood"))
     sent.set()
     close.wait(120)
     sock.close()
