@@ -62,19 +62,15 @@ class AsyncClient:
             raise ValueError("chunksize must be at least 1")
         name, _, ctx = calls.encode(handler, b"", context)
         deadline = None if timeout is None else time.monotonic() + timeout
-        source = calls.chunks(bodies, chunksize)
+        kind, source = calls.requests(bodies, chunksize)
         in_flight: deque[asyncio.Future] = deque()
 
         def send_next() -> None:
-            chunk = next(source, None)
-            if chunk is None:
+            body = next(source, None)
+            if body is None:
                 return
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-            if chunksize == 1:
-                in_flight.append(self._start(wire.CALL, handler, name, chunk[0], ctx, left))
-            else:
-                in_flight.append(self._start(wire.CHUNK, handler, name,
-                                             wire.pack_bodies(chunk), ctx, left))
+            in_flight.append(self._start(kind, handler, name, body, ctx, left))
 
         for _ in range(calls.window(chunksize)):
             send_next()

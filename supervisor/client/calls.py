@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
+from concurrent.futures import Future
 from typing import Any
 
 import zmq
@@ -99,8 +101,14 @@ def outcome(status: int, body: bytes) -> Any:
     raise wire.decode_error(body)
 
 
-def chunks(bodies: Any, size: int) -> Any:
-    """The bodies in lists of `size`, encoded."""
+def requests(bodies: Any, chunksize: int) -> tuple[int, Any]:
+    """What `map` sends: (kind, an iterator of request bodies), one per body or per chunk."""
+    if chunksize == 1:
+        return wire.CALL, (body.encode() if isinstance(body, str) else body for body in bodies)
+    return wire.CHUNK, (wire.pack_bodies(chunk) for chunk in _chunks(bodies, chunksize))
+
+
+def _chunks(bodies: Any, size: int) -> Any:
     chunk = []
     for body in bodies:
         chunk.append(body.encode() if isinstance(body, str) else bytes(body))
@@ -109,6 +117,31 @@ def chunks(bodies: Any, size: int) -> Any:
             chunk = []
     if chunk:
         yield chunk
+
+
+class Call:
+    """One request in flight from `Client`: where its outcome goes, and when it gives up."""
+
+    __slots__ = ("deadline", "done", "error", "future", "generation", "handler", "req_id",
+                 "result", "status", "timeout")
+
+    def __init__(self, req_id: int, handler: str, timeout: float | None,
+                 future: Future | None) -> None:
+        self.req_id = req_id
+        self.handler = handler
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.future = future
+        self.done = False
+        self.status = 0
+        self.result = b""
+        self.error: SupervisorError | None = None
+        self.generation = 0
+
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return outcome(self.status, self.result)
 
 
 def window(chunksize: int) -> int:

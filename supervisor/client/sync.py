@@ -30,29 +30,6 @@ from supervisor.client import calls
 from supervisor.errors import NotRunning, SupervisorError
 
 
-class _Call:
-    __slots__ = ("deadline", "done", "error", "future", "generation", "handler", "req_id",
-                 "result", "status", "timeout")
-
-    def __init__(self, req_id: int, handler: str, timeout: float | None,
-                 future: Future | None) -> None:
-        self.req_id = req_id
-        self.handler = handler
-        self.timeout = timeout
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.future = future
-        self.done = False
-        self.status = 0
-        self.result = b""
-        self.error: SupervisorError | None = None
-        self.generation = 0
-
-    def value(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return calls.outcome(self.status, self.result)
-
-
 class Client:
     """A connection to a master's listen endpoint, shared safely by any number of threads.
 
@@ -77,8 +54,9 @@ class Client:
         os.set_blocking(self._wake_w, False)
         self._fds = [self._sock.FD, self._monitor.FD, self._wake_r]
         self._io = threading.Lock()
-        self._state = threading.Condition(threading.Lock())
-        self._calls: dict[int, _Call] = {}
+        self._lock = threading.Lock()  # the calls table and the reader role
+        self._state = threading.Condition(self._lock)
+        self._calls: dict[int, calls.Call] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._ids = itertools.count(1)
         self._reading = False
@@ -125,19 +103,15 @@ class Client:
             raise ValueError("chunksize must be at least 1")
         name, _, ctx = calls.encode(handler, b"", context)
         deadline = None if timeout is None else time.monotonic() + timeout
-        source = calls.chunks(bodies, chunksize)
-        in_flight: deque[_Call] = deque()
+        kind, source = calls.requests(bodies, chunksize)
+        in_flight: deque[calls.Call] = deque()
 
         def send_next() -> bool:
-            chunk = next(source, None)
-            if chunk is None:
+            body = next(source, None)
+            if body is None:
                 return False
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-            if chunksize == 1:
-                in_flight.append(self._start(wire.CALL, handler, name, chunk[0], ctx, left))
-            else:
-                in_flight.append(self._start(wire.CHUNK, handler, name,
-                                             wire.pack_bodies(chunk), ctx, left))
+            in_flight.append(self._start(kind, handler, name, body, ctx, left))
             return True
 
         for _ in range(calls.window(chunksize)):
@@ -147,7 +121,7 @@ class Client:
 
     def close(self) -> None:
         """Fail what is in flight with NotRunning and close the socket."""
-        with self._state:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
@@ -155,7 +129,7 @@ class Client:
         self._poke()
         if self._pump is not None and self._pump is not threading.current_thread():
             self._pump.join(5)
-        with self._state:
+        with self._lock:
             self._state.wait_for(lambda: not self._reading, 5)
         self._complete_all(calls.closed())
         with self._io:
@@ -174,13 +148,13 @@ class Client:
     # --- sending ---
 
     def _start(self, kind: int, handler: str, name: bytes, body: bytes, context: bytes,
-               timeout: float | None, future: Future | None = None) -> _Call:
+               timeout: float | None, future: Future | None = None) -> calls.Call:
         if self._closed:
             raise calls.closed()
         if not self._connected:
             calls.check_endpoint(self.endpoint)
-        call = _Call(next(self._ids), handler, timeout, future)
-        with self._state:
+        call = calls.Call(next(self._ids), handler, timeout, future)
+        with self._lock:
             self._calls[call.req_id] = call
             if call.deadline is not None:
                 heapq.heappush(self._deadlines, (call.deadline, call.req_id))
@@ -196,7 +170,7 @@ class Client:
             self._complete(call, error=NotRunning(f"cannot send to {self.endpoint}: {exc}"))
         return call
 
-    def _send(self, frame: bytes, call: _Call | None) -> None:
+    def _send(self, frame: bytes, call: calls.Call | None) -> None:
         with self._io:
             if not self._connected:
                 self._await_connection()
@@ -229,7 +203,7 @@ class Client:
         if connected is not None:
             self._connected = connected
 
-    def _abandon(self, call: _Call) -> None:
+    def _abandon(self, call: calls.Call) -> None:
         """The caller no longer waits: forget the call and ask the master to drop it."""
         if self._complete(call, error=calls.closed()) and not self._closed:
             with contextlib.suppress(SupervisorError, zmq.ZMQError):
@@ -237,13 +211,13 @@ class Client:
 
     # --- reading ---
 
-    def _wait(self, call: _Call) -> None:
+    def _wait(self, call: calls.Call) -> None:
         """Until `call` is done: read as the reader, or sleep while another thread reads."""
         while not call.done:
             if self._closed:
                 self._complete(call, error=calls.closed())
                 return
-            with self._state:
+            with self._lock:
                 while not call.done and self._reading:
                     left = None if call.deadline is None else call.deadline - time.monotonic()
                     if left is not None and left <= 0:
@@ -268,7 +242,7 @@ class Client:
             if not self._deadlines or self._deadlines[0][0] > time.monotonic():
                 continue
             now, due = time.monotonic(), []
-            with self._state:
+            with self._lock:
                 while self._deadlines and self._deadlines[0][0] <= now:
                     call = self._calls.get(heapq.heappop(self._deadlines)[1])
                     if call is not None:
@@ -281,7 +255,7 @@ class Client:
                 self._expire(call)
 
     def _resign(self) -> None:
-        with self._state:
+        with self._lock:
             self._reading = False
             self._state.notify_all()
 
@@ -318,16 +292,14 @@ class Client:
                 self._monitor_events()
             dropped = self._generation != self._settled
             self._settled = self._generation
-        for frames in messages:
-            for req_id, status, body in calls.answers(frames):
-                call = self._calls.get(req_id)
-                if call is not None:
-                    self._complete(call, status=status, result=body)
+        if messages:
+            self._complete_answers(messages)
         if dropped:  # answers read before the drop were delivered above
             self._complete_all(calls.dropped(self.endpoint), before=self._settled)
         return bool(messages) or dropped
 
-    def _results(self, in_flight: deque[_Call], send_next: Any, chunked: bool) -> Iterator[Any]:
+    def _results(self, in_flight: deque[calls.Call], send_next: Any,
+                 chunked: bool) -> Iterator[Any]:
         try:
             while in_flight:
                 call = in_flight[0]
@@ -347,10 +319,27 @@ class Client:
 
     # --- completing calls ---
 
-    def _complete(self, call: _Call, status: int = 0, result: bytes = b"",
+    def _complete_answers(self, messages: list[list[bytes]]) -> None:
+        """Record the answers read, all under one lock; then resolve their futures."""
+        resolved = []
+        with self._lock:
+            for frames in messages:
+                for req_id, status, body in calls.answers(frames):
+                    call = self._calls.pop(req_id, None)
+                    if call is None or call.done:
+                        continue
+                    call.done, call.status, call.result = True, status, body
+                    if call.future is not None:
+                        self._futures -= 1
+                        resolved.append(call)
+            self._state.notify_all()
+        for call in resolved:
+            self._resolve(call)
+
+    def _complete(self, call: calls.Call, status: int = 0, result: bytes = b"",
                   error: SupervisorError | None = None) -> bool:
         """Record a call's outcome once; wake its thread or resolve its future."""
-        with self._state:
+        with self._lock:
             if call.done:
                 return False
             call.done = True
@@ -364,7 +353,7 @@ class Client:
         return True
 
     @staticmethod
-    def _resolve(call: _Call) -> None:
+    def _resolve(call: calls.Call) -> None:
         try:
             value = call.value()
         except SupervisorError as exc:
@@ -379,13 +368,13 @@ class Client:
         except InvalidStateError:
             pass  # cancelled by its owner meanwhile
 
-    def _expire(self, call: _Call) -> None:
+    def _expire(self, call: calls.Call) -> None:
         if self._complete(call, error=calls.expired(call.handler, call.timeout)):
             with contextlib.suppress(SupervisorError, zmq.ZMQError):
                 self._send(wire.request(wire.CANCEL, call.req_id, b"-"), None)
 
     def _complete_all(self, error: SupervisorError, before: int | None = None) -> None:
-        with self._state:
+        with self._lock:
             doomed = [call for call in self._calls.values()
                       if before is None or call.generation < before]
         for call in doomed:
@@ -403,7 +392,7 @@ class Client:
     def _pump_loop(self) -> None:
         """Read for futures while no other thread does."""
         while True:
-            with self._state:
+            with self._lock:
                 while not self._closed and (not self._futures or self._reading):
                     self._state.wait()
                 if self._closed:
