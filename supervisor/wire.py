@@ -191,24 +191,34 @@ def unpack_bodies(data: bytes, offset: int = 0) -> list[bytes]:
     return bodies
 
 
-def pack_outcomes(outcomes: list[tuple[int, bytes]]) -> bytes:
+def pack_answers(statuses: bytes, answers: list[bytes]) -> bytes:
     """A chunk's answers: count, each status byte, each length, then the bodies."""
-    count = len(outcomes)
-    return struct.pack(f">I{count}B{count}I", count, *(s for s, _ in outcomes),
-                       *(len(b) for _, b in outcomes)) + b"".join(b for _, b in outcomes)
+    count = len(answers)
+    return _COUNT.pack(count) + bytes(statuses) + \
+        struct.pack(f">{count}I", *map(len, answers)) + b"".join(answers)
+
+
+def unpack_answers(data: bytes) -> tuple[bytes, list[bytes]]:
+    """(status of each, body of each) from a chunk's answers."""
+    count = _COUNT.unpack_from(data)[0]
+    statuses = bytes(data[4:4 + count])
+    lengths = struct.unpack_from(f">{count}I", data, 4 + count)
+    answers, offset = [], 4 + 5 * count
+    for length in lengths:
+        answers.append(data[offset:offset + length])
+        offset += length
+    if offset != len(data) or len(statuses) != count:
+        raise WireError("chunk answer lengths do not add up to its size")
+    return statuses, answers
+
+
+def pack_outcomes(outcomes: list[tuple[int, bytes]]) -> bytes:
+    return pack_answers(bytes(status for status, _ in outcomes), [a for _, a in outcomes])
 
 
 def unpack_outcomes(data: bytes) -> list[tuple[int, bytes]]:
-    count = _COUNT.unpack_from(data)[0]
-    statuses = struct.unpack_from(f">{count}B", data, 4)
-    lengths = struct.unpack_from(f">{count}I", data, 4 + count)
-    outcomes, offset = [], 4 + 5 * count
-    for status, length in zip(statuses, lengths, strict=True):
-        outcomes.append((status, data[offset:offset + length]))
-        offset += length
-    if offset != len(data):
-        raise WireError("chunk answer lengths do not add up to its size")
-    return outcomes
+    statuses, answers = unpack_answers(data)
+    return list(zip(statuses, answers, strict=True))
 
 
 def job(seq: int, request_frame: bytes) -> bytes:

@@ -19,8 +19,9 @@ import zmq
 from supervisor import wire
 from supervisor.errors import ExecTimeout, NotRunning, SupervisorError
 
-# Requests `map` keeps in flight per call (chunks count as their bodies, at least 2 chunks).
+# Requests `map` keeps in flight: MAP_WINDOW bodies, or MAP_CHUNKS chunks if that is more.
 MAP_WINDOW = 256
+MAP_CHUNKS = 16
 POLLIN = int(zmq.POLLIN)
 EVENTS = int(zmq.EVENTS)
 MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
@@ -96,8 +97,11 @@ def outcome(status: int, body: bytes) -> Any:
     if status == wire.S_OK:
         return body
     if status == wire.S_CHUNK:
+        statuses, answers = wire.unpack_answers(body)
+        if wire.S_ERR not in statuses:
+            return answers
         return [answer if item_status == wire.S_OK else wire.decode_error(answer)
-                for item_status, answer in wire.unpack_outcomes(body)]
+                for item_status, answer in zip(statuses, answers, strict=True)]
     raise wire.decode_error(body)
 
 
@@ -145,7 +149,7 @@ class Call:
 
 
 def window(chunksize: int) -> int:
-    return max(2, MAP_WINDOW // chunksize)
+    return max(MAP_CHUNKS, MAP_WINDOW // chunksize)
 
 
 def expired(handler: str, timeout: float | None) -> ExecTimeout:

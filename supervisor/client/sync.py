@@ -262,10 +262,11 @@ class Client:
     def _read(self) -> None:
         """Handle what arrived; if nothing had, sleep until something does or a deadline.
 
-        The sockets' descriptors signal only changes (edge-triggered): the socket is
-        read until it is empty before sleeping, the monitor whenever its fd fires.
+        The sockets' descriptors signal only changes (edge-triggered), and ZeroMQ signals
+        a new message only to a reader that found its queue empty: so the socket is read
+        until it is empty before sleeping, the monitor whenever its fd fires.
         """
-        if self._drain(False):
+        if self._drain(False, False):
             return
         timeout = None
         if self._deadlines:
@@ -274,15 +275,22 @@ class Client:
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 4096)
-        self._drain(self._fds[1] in ready)
+        self._drain(self._fds[1] in ready, self._fds[0] in ready)
 
-    def _drain(self, monitor: bool) -> bool:
-        """Read every waiting answer (and connection event); True if there were any."""
+    def _drain(self, monitor: bool, likely: bool) -> bool:
+        """Read every waiting answer (and connection event); True if there were any.
+
+        When the socket's fd just fired (`likely`), an answer is usually there: read
+        it before asking ZeroMQ whether there is one.
+        """
         messages = []
         sock = self._sock
         with self._io:
             if self._closed:
                 return True
+            if likely:
+                with contextlib.suppress(zmq.Again, wire.WireError):
+                    messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))
             while sock.get(calls.EVENTS) & calls.POLLIN:
                 try:
                     messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))

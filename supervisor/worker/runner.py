@@ -85,16 +85,24 @@ class Runner:
 
     def _chunk(self, handler: bytes, job: bytes, start: int, context: bytes) -> bytes:
         """Each body of a chunk is its own call with its own outcome; all go back as one."""
-        outcomes, room = [], self.max_answer
-        for item in wire.unpack_bodies(job, start):
-            status, answer = self._call(handler, item, context)
+        call, shared = self.table[handler], json.loads(context) if context else None
+        bodies = wire.unpack_bodies(job, start)
+        statuses, answers, room = bytearray(len(bodies)), [], self.max_answer
+        for index, body in enumerate(bodies):
+            try:
+                answer = encode_result(call(Payload(body, dict(shared) if shared else {})))
+            except Exception as exc:
+                statuses[index] = wire.S_ERR
+                answer = wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
+                                         worker=self.worker_id, traceback=traceback.format_exc())
             room -= len(answer) + 5
             if room < 0:
-                status, answer = wire.S_ERR, self._too_large(len(answer), "this chunk's answers")
-            outcomes.append((status, answer))
-        return wire.pack_outcomes(outcomes)
+                statuses[index] = wire.S_ERR
+                answer = self._too_large(len(answer), "this chunk's answers")
+            answers.append(answer)
+        return wire.pack_answers(statuses, answers)
 
     def _too_large(self, size: int, what: str = "the result") -> bytes:
         return wire.error_body("HandlerError", f"{what} ({size} bytes) would exceed "
-                               f"server.max_message_size ({self.max_answer} bytes)",
+                               f"server.limits.message_size ({self.max_answer} bytes)",
                                type="ResultTooLarge", worker=self.worker_id)
