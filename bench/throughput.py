@@ -43,7 +43,7 @@ def label(pipeline: int) -> str:
 
 def run(quick: bool = False) -> list[Figure]:
     """Every side in each round; medians over the rounds; ratios ours / baseline."""
-    count, repeats = (4000, 2) if quick else (12000, 3)
+    count, repeats = (4000, 2) if quick else (8000, 3)
     bodies = [TICK_BODY] * count
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(ProcessPoolExecutor(2))

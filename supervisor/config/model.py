@@ -68,7 +68,7 @@ class PoolConfig:
     max_jobs: int = setting(0, v.integer())
     max_queue_size: int = setting(10000, v.integer())
     max_queue_memory: int = setting(64 * 2**20, v.size_bytes())
-    pipeline: int = setting(4, v.integer(minimum=1))
+    pipeline: int = setting(8, v.integer(minimum=1))
     prefetch_below: float = setting(0.005, v.duration(positive=True))
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
