@@ -17,12 +17,22 @@ import sys
 import time
 from pathlib import Path
 
-from bench import chunks, idle, latency, prefetch, recovery, startup, throughput, ticks
+from bench import (
+    centrifugo,
+    chunks,
+    idle,
+    latency,
+    prefetch,
+    recovery,
+    startup,
+    throughput,
+    ticks,
+)
 from bench.common import ROOT, Figure
 
 FAMILIES = {"throughput": throughput, "latency": latency, "prefetch": prefetch,
             "chunks": chunks, "ticks": ticks, "recovery": recovery, "startup": startup,
-            "idle": idle}
+            "idle": idle, "centrifugo": centrifugo}
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 

@@ -31,3 +31,10 @@ def sleep_50ms(payload: Payload) -> bytes:
     """The slow handler of the mixed workload."""
     time.sleep(0.050)
     return payload.body
+
+
+def rpc_echo(request):
+    """The Centrifugo benchmark's RPC handler: the data back, as the typed result."""
+    from supervisor.centrifugo import RPCResult
+
+    return RPCResult(data=request.data)

@@ -10,57 +10,57 @@ EXIT_NOT_RUNNING = 3  # `status`: no master runs for this config
 
 
 class SupervisorError(Exception):
-    """Base of every error the client API raises."""
+    """Base of every error the client API raises; `code` (the class name) is its wire name."""
 
     code = "SupervisorError"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = cls.__name__
 
 
 class NoFreeWorkers(SupervisorError):
     """No worker became free within `pool.allocate_timeout`."""
 
-    code = "NoFreeWorkers"
-
 
 class QueueFull(SupervisorError):
     """`pool.max_queue_size` requests were already waiting."""
-
-    code = "QueueFull"
 
 
 class ExecTimeout(SupervisorError):
     """The request ran past the caller's timeout or `pool.supervisor.exec_ttl`."""
 
-    code = "ExecTimeout"
-
 
 class WorkerLost(SupervisorError):
     """The worker died while it was running this request."""
 
-    code = "WorkerLost"
+
+class ConnectionLost(WorkerLost):
+    """The connection dropped after the request was sent: it may have run, or not."""
+
+    code = "ConnectionLost"
 
 
 class NotRunning(SupervisorError):
     """The master is stopping, or not there at all."""
 
-    code = "NotRunning"
-
 
 class BadRequest(SupervisorError):
     """The master could not make sense of the request (unknown handler, bad frames)."""
 
-    code = "BadRequest"
-
 
 class HandlerError(SupervisorError):
     """The handler raised; carries the exception's type name and message."""
-
-    code = "HandlerError"
 
     def __init__(self, type_name: str, message: str, worker_id: int | None = None) -> None:
         super().__init__(f"{type_name}: {message}")
         self.type = type_name
         self.message = message
         self.worker_id = worker_id
+
+
+class StartupError(Exception):
+    """The master cannot start: an address it must listen on is taken (one line, its key)."""
 
 
 class ConfigError(Exception):

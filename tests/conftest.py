@@ -7,7 +7,7 @@ import pytest
 from tests.load import Load
 from tests.support import MasterProcess, base_config
 
-pytest_plugins = ["tests.ops_support"]
+pytest_plugins = ["tests.ops_support", "tests.fakes"]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The ticker's handler: logs each tick it receives."""
+"""The ticker's handler: logs each tick it receives, at debug level (`server.log.level: debug`
+shows them; at info the log keeps to what changes)."""
 
 import logging
 
@@ -10,5 +11,5 @@ log = logging.getLogger("workers.ticker")
 def on_tick(payload: Payload) -> str:
     tick = payload.json()["tick"]
     last = payload.context.get("lastTick")
-    log.info("tick %d (schedule %s, previous at %s)", tick, payload.context.get("schedule"), last)
+    log.debug("tick %d (schedule %s, previous at %s)", tick, payload.context.get("schedule"), last)
     return "OK"

@@ -105,27 +105,30 @@ def _become_daemon(config: Config, address: str, logfile: str, exit_w: int) -> N
         for variable in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             os.environ.pop(variable, None)
         os.environ[START_SOCKET_ENV] = address
-        code = _run_master(config)
+        code, reason = run_master(config)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
         with contextlib.suppress(OSError):
-            os.write(exit_w, str(code).encode())
+            os.write(exit_w, f"{code} {reason}".encode())
         os._exit(code)
 
 
-def _run_master(config: Config) -> int:
+def run_master(config: Config) -> tuple[int, str]:
+    """Run a master in this process until it exits: its exit code, and the one-line reason
+    when it could not start (also printed to stderr)."""
+    from supervisor.errors import StartupError
     from supervisor.master.logs import Logs
     from supervisor.master.loop import Master
     from supervisor.master.pidfile import AlreadyRunning
-    from supervisor.ops.operations import StartupError
 
+    os.chdir(config.base_dir)
     try:
-        return Master(config, Logs(config.log)).run()
+        return Master(config, Logs(config.log)).run(), ""
     except (AlreadyRunning, StartupError) as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return EXIT_FAILURE, str(exc)
 
 
 def _await_ready(listener: socket.socket, exit_r: int, timeout: float, logfile: str,
@@ -137,7 +140,10 @@ def _await_ready(listener: socket.socket, exit_r: int, timeout: float, logfile: 
     while (left := deadline - time.monotonic()) > 0:
         for fd, _ in poller.poll(int(left * 1000) + 1):
             if fd == exit_r:
-                code = _exit_code(exit_r)
+                code, reason = _exit_code(exit_r)
+                if reason:
+                    print(f"supervisor: {reason}", file=sys.stderr)
+                    return code or EXIT_FAILURE
                 print(f"supervisor: the master exited with code {code} before its pool was "
                       f"ready; the end of {logfile}:", file=sys.stderr)
                 print(_tail(logfile, offset), file=sys.stderr)
@@ -154,11 +160,13 @@ def _await_ready(listener: socket.socket, exit_r: int, timeout: float, logfile: 
     return EXIT_FAILURE
 
 
-def _exit_code(exit_r: int) -> int:
+def _exit_code(exit_r: int) -> tuple[int, str]:
+    """What the daemon wrote when its master ended: `CODE REASON`, the reason maybe empty."""
     data = b""
-    while chunk := os.read(exit_r, 16):
+    while chunk := os.read(exit_r, 4096):
         data += chunk
-    return int(data) if data.strip().isdigit() else EXIT_FAILURE
+    code, _, reason = data.decode("utf-8", "replace").partition(" ")
+    return (int(code) if code.isdigit() else EXIT_FAILURE), reason.strip()
 
 
 def _fields(datagram: bytes) -> dict[str, str]:

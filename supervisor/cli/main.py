@@ -5,57 +5,86 @@ from __future__ import annotations
 import argparse
 import sys
 
+from supervisor import __version__
+from supervisor.cli.operations import add_operations, quiet_broken_pipe
 from supervisor.config import Config
+from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
-from supervisor.tars import settings
+from supervisor.master import overlays
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return settings.load(args.config, args.tars)
+    return overlays.load(args.config, args.tars)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from supervisor.master.logs import Logs
-    from supervisor.master.loop import Master
-    from supervisor.master.pidfile import AlreadyRunning
-    from supervisor.ops.operations import StartupError
+    from supervisor.cli.daemon import run_master
 
-    config = _load(args)
-    try:
-        return Master(config, Logs(config.log)).run()
-    except (AlreadyRunning, StartupError) as exc:
-        print(f"supervisor: {exc}", file=sys.stderr)
-        return 1
+    return run_master(_load(args))[0]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import os
-
     from supervisor.worker.handlers import HandlerLoadError, build
 
     config = _load(args)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    sys.path[:0] = [entry for entry in config.import_path if entry not in sys.path]
     try:
         build(config.handlers, config.interceptors)
     except HandlerLoadError as exc:
+        if exc.trace:
+            print(exc.trace, file=sys.stderr)
         raise ConfigError(f"{config.path}: {exc.key}: {exc}") from None
-    print(f"{config.path}: OK ({len(config.handlers)} handlers, "
-          f"{config.pool.num_workers} workers, {len(config.schedules)} schedules)")
+    if not config.handlers:
+        print(f"supervisor: warning: {config.path}: no handler is configured (handlers: "
+              "{NAME: 'module:function'}); the pool would answer every request BadRequest",
+              file=sys.stderr)
+    print(f"{config.path}: OK ({counted(len(config.handlers), 'handler')}, "
+          f"{counted(config.pool.num_workers, 'worker')}, "
+          f"{counted(len(config.schedules), 'schedule')})")
+    if config.centrifugo is not None:
+        section = config.centrifugo
+        print(f"centrifugo: OK (proxy on {section.proxy_listen} for "
+              f"{', '.join(section.handlers) or 'no events'}; API {section.api_address})")
     if config.tars is not None:
         print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
-              f"{len(config.tars.adapters)} adapters, node {config.tars.node})")
+              f"{counted(len(config.tars.adapters), 'adapter')}, node {config.tars.node})")
     return 0
+
+
+def _context(text: str) -> dict:
+    """`--context JSON`: the request's context, a JSON object."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _listen_endpoint(config: Config) -> str:
+    """Where the master of this run_dir listens (under Tars, the conf's endpoint, whatever
+    the YAML says), else the config's `listen`."""
+    from supervisor.ops.control import ControlClient
+
+    try:
+        with ControlClient(config.control_endpoint, timeout=2.0) as client:
+            return client.call("ping").get("listen") or config.listen
+    except SupervisorError:
+        return config.listen
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     from supervisor.client import Client
 
-    endpoint = args.endpoint or _load(args).listen
+    endpoint = args.endpoint or _listen_endpoint(_load(args))
+    endpoints = [e.strip() for e in endpoint.split(",") if e.strip()]
     body = sys.stdin.buffer.read() if args.body == "-" else (args.body or "").encode()
-    with Client(endpoint) as client:
+    with Client(endpoints if len(endpoints) > 1 else endpoint) as client:
         try:
-            reply = client.exec(args.name, body, timeout=args.timeout)
+            reply = client.exec(args.name, body, context=args.context, timeout=args.timeout)
         except SupervisorError as exc:
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
@@ -98,9 +127,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from supervisor.cli.render import status_text
 
     config = _load(args)
+    if args.cluster:
+        return _cluster_status(config, args.json)
     pid = daemon.running_pid(config)
     if pid is None:
-        print(json.dumps({"running": False}) if args.json else "supervisor: not running")
+        where = f"no live master holds {daemon.pid_path(config)}"
+        print(json.dumps({"running": False, "pidfile": str(daemon.pid_path(config))})
+              if args.json else f"supervisor: not running ({where})")
         return EXIT_NOT_RUNNING
     try:
         status = _control(config, "status")
@@ -112,6 +145,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps({"running": True, **status}, indent=2) if args.json
           else status_text(status))
     return 0 if status["healthy"] else 1
+
+
+def _cluster_status(config: Config, as_json: bool) -> int:
+    """The fleet view, read from the engine: 0 when every singleton schedule has one leader."""
+    import json
+
+    if config.cluster is None:
+        raise ConfigError(f"{config.path}: cluster: --cluster needs a cluster section")
+    from supervisor.cluster.backends import open_engine
+    from supervisor.cluster.engine import EngineError
+    from supervisor.cluster.fleet import render, summarize
+
+    engine = open_engine(config.cluster)
+    try:
+        summary = summarize(config.cluster.name, engine.members(), engine.schedules())
+    except EngineError as exc:
+        print(f"supervisor: {config.cluster.backend}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    print(json.dumps(summary, indent=2) if as_json else render(summary))
+    return 0 if summary["healthy"] else 1
 
 
 def cmd_workers(args: argparse.Namespace) -> int:
@@ -144,7 +199,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     except SupervisorError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return 1
-    print(f"supervisor: reset: replacing {reply['replacing']} workers")
+    print(f"supervisor: reset: replacing {counted(reply['replacing'], 'worker')}")
     return 0
 
 
@@ -175,6 +230,7 @@ def cmd_tars_node(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="supervisor", description=__doc__)
+    top.add_argument("--version", action="version", version=f"zmq-supervisor {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
@@ -191,7 +247,10 @@ def parser() -> argparse.ArgumentParser:
     ex = command("exec", cmd_exec, "send one payload to a handler and print the response")
     ex.add_argument("name", help="handler name")
     ex.add_argument("body", nargs="?", help="request body ('-' reads standard input)")
-    ex.add_argument("--endpoint", help="listen endpoint (default: from the config)")
+    ex.add_argument("--endpoint", help="listen endpoint, or several separated by commas to "
+                    "fail over between masters (default: from the config)")
+    ex.add_argument("--context", type=_context, metavar="JSON",
+                    help="the request's context, a JSON object")
     ex.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     for name, handler, text in (
             ("start", cmd_start, "start a daemonised master; return once its pool is ready"),
@@ -205,6 +264,8 @@ def parser() -> argparse.ArgumentParser:
     status = command("status", cmd_status,
                      "show the running master (exit 0 healthy, 1 degraded, 3 not running)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--cluster", action="store_true", help="the fleet from the engine: "
+                        "members, and the leader of each singleton schedule")
     workers = command("workers", cmd_workers, "one line per worker: pid, state, jobs, RSS, "
                                               "CPU, age, running request")
     workers.add_argument("-i", "--interactive", action="store_true",
@@ -220,11 +281,14 @@ def parser() -> argparse.ArgumentParser:
     node.add_argument("--known", action="append", metavar="APP.SERVER",
                       help="answer -1 (unknown server) to every other server")
     node.set_defaults(func=cmd_tars_node)
+    add_operations(command)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--config"] and len(argv) > 1:  # `--config CONF` as `--config=CONF`
+        argv = [f"--config={argv[1]}", *argv[2:]]
     if argv and argv[0].startswith("--config="):  # the Tars platform's calling convention
         from supervisor.cli.tars import main as tars_entry
 
@@ -232,9 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
     except ConfigError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 0 if getattr(args, "interactive", False) else 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()

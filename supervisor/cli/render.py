@@ -91,9 +91,24 @@ def status_text(status: dict[str, Any]) -> str:
     for name, stats in sorted(schedules.items()):
         lines.append(f"schedule   {name}: {_schedule(stats)}")
     lines += _keepalive_lines(status.get("keepalive") or {})
+    lines += _centrifugo_lines(status.get("centrifugo"))
     if status.get("metrics"):
         lines.append(f"metrics    {status['metrics']}")
     return "\n".join(line[:WIDTH] for line in lines)
+
+
+def _centrifugo_lines(proxy: dict[str, Any] | None) -> list[str]:
+    """The proxy's state and address, then one line of gRPC statuses per event."""
+    if not proxy:
+        return []
+    pid = f" (pid {proxy['pid']})" if proxy.get("pid") else ""
+    lines = [f"centrifugo {proxy['state']} on {proxy.get('address') or '-'}{pid}, "
+             f"API {proxy.get('api')}"]
+    if proxy.get("error"):
+        lines.append(f"           last error: {proxy['error']}")
+    for event, statuses in sorted((proxy.get("calls") or {}).items()):
+        lines.append(f"           {event}: {_counts(statuses)}")
+    return lines
 
 
 def _keepalive_lines(keepalive: dict[str, Any]) -> list[str]:

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from supervisor.cli import daemon
 from supervisor.config import DEFAULT_PATH
 from supervisor.errors import ConfigError
+from supervisor.master import overlays
 from supervisor.tars import conf as tars_conf
-from supervisor.tars import settings
 
 PREFIX = "--config="
 COMMANDS = ("start", "stop", "restart")
@@ -57,7 +57,7 @@ def main(argv: Sequence[str], cli: Callable[[list[str]], int]) -> int:
     yaml = yaml_path(tars_path, dict(os.environ))
     if command not in COMMANDS:
         return cli([command, "-c", yaml, "--tars", tars_path, *argv[2:]])
-    config = settings.load(yaml, tars_path)
+    config = overlays.load(yaml, tars_path)
     timeout = _start_timeout(os.environ.get("SUPERVISOR_START_TIMEOUT"))
     if command in ("stop", "restart"):
         daemon.stop(config)

@@ -17,7 +17,7 @@ from typing import Any
 import zmq
 
 from supervisor import wire
-from supervisor.errors import ExecTimeout, NotRunning, SupervisorError
+from supervisor.errors import ConnectionLost, ExecTimeout, NotRunning, SupervisorError
 
 # Requests `map` keeps in flight: MAP_WINDOW bodies, or MAP_CHUNKS chunks if that is more.
 MAP_WINDOW = 256
@@ -31,15 +31,20 @@ _EVENT = struct.Struct("=H")
 _ANSWER = wire.ANSWER.size
 
 
-def open_socket(context: zmq.Context, endpoint: str) -> tuple[zmq.Socket, zmq.Socket]:
+def open_socket(context: zmq.Context, endpoint: str,
+                heartbeat: float | None = None) -> tuple[zmq.Socket, zmq.Socket]:
     """A DEALER connected to `endpoint` and its monitor (handshake and disconnect events).
 
     Nothing the client queues is ever dropped by ZeroMQ (no high-water marks): the
-    caller bounds what is in flight.
+    caller bounds what is in flight. With `heartbeat` (seconds) a master that stops
+    answering pings for three intervals drops the connection.
     """
     sock = context.socket(zmq.DEALER)
     sock.linger = 0
     sock.sndhwm = sock.rcvhwm = 0
+    if heartbeat:
+        sock.heartbeat_ivl = int(heartbeat * 1000)
+        sock.heartbeat_timeout = int(heartbeat * 3000)
     monitor = sock.get_monitor_socket(MONITORED)
     monitor.rcvhwm = 0
     sock.connect(endpoint)
@@ -156,9 +161,9 @@ def expired(handler: str, timeout: float | None) -> ExecTimeout:
     return ExecTimeout(f"no answer from {handler!r} within {timeout:g}s")
 
 
-def dropped(endpoint: str) -> NotRunning:
-    return NotRunning(f"the connection to {endpoint} dropped while waiting; the request may "
-                      "or may not have run")
+def dropped(endpoint: str) -> ConnectionLost:
+    return ConnectionLost(f"the connection to {endpoint} dropped while waiting: the request "
+                          "may have run")
 
 
 def closed() -> SupervisorError:

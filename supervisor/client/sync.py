@@ -34,8 +34,10 @@ class Client:
     """A connection to a master's listen endpoint, shared safely by any number of threads.
 
     Every call ends in a result or a typed error from `supervisor.errors`: the
-    master's answer, `ExecTimeout` when `timeout` passes, or `NotRunning` when no
-    master is there or the connection drops while waiting.
+    master's answer, `ExecTimeout` when `timeout` passes, `NotRunning` when no master
+    is there (the request was not sent), or `ConnectionLost` when the connection drops
+    after sending (the request may have run). `Client([e1, e2, ...])` is a client with
+    failover across several masters (`supervisor.failover`).
 
     A request first waits (up to `connect_timeout`) for a connection whose handshake
     succeeded, as ZMQ_IMMEDIATE would; that option itself is off because it drops
@@ -43,12 +45,21 @@ class Client:
     what a master does right after answering the last requests of a graceful stop.
     """
 
+    def __new__(cls, endpoint: str | list[str], **options: Any) -> Any:
+        if isinstance(endpoint, list | tuple):
+            from supervisor.failover import FailoverClient
+
+            return FailoverClient(cls, list(endpoint), **options)
+        return super().__new__(cls)
+
     def __init__(self, endpoint: str, *, context: zmq.Context | None = None,
-                 connect_timeout: float = 2.0) -> None:
+                 connect_timeout: float = 2.0, heartbeat: float | None = None) -> None:
+        """`heartbeat` (seconds): ping the master so a hung one drops the connection
+        after three missed intervals instead of leaving a request waiting."""
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
         self._context = context or zmq.Context.instance()
-        self._sock, self._monitor = calls.open_socket(self._context, endpoint)
+        self._sock, self._monitor = calls.open_socket(self._context, endpoint, heartbeat)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -118,6 +129,17 @@ class Client:
             if not send_next():
                 break
         return self._results(in_flight, send_next, chunksize > 1)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the handshake with the master has succeeded and the link is up."""
+        with self._io:
+            generation = self._generation
+            self._monitor_events()
+            dropped = generation != self._generation
+        if dropped and self._reading:
+            self._poke()  # the reader settles what was in flight on that connection
+        return self._connected
 
     def close(self) -> None:
         """Fail what is in flight with NotRunning and close the socket."""

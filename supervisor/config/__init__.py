@@ -1,8 +1,8 @@
 """The config: frozen dataclasses (`model`), YAML reading (`loader`), value checks (`values`).
 
 Pure: reading a config never starts, binds or applies anything (the Tars conf overlay is
-`supervisor.tars.settings`, applied by the command line). Imports only `errors` and the pure
-cron parser.
+`supervisor.tars.settings`, applied by the command line). May import `errors` and the pure
+`triggers` (to check cron expressions).
 """
 
 from supervisor.config.loader import expand_env, load, section

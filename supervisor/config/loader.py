@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 from supervisor.config import values as v
+from supervisor.config.cluster import ClusterConfig, parse_cluster
 from supervisor.config.model import (
     DEFAULT_PATH,
     Config,
@@ -33,7 +34,9 @@ from supervisor.triggers.cron import parse_cron
 Section = TypeVar("Section")
 
 
-class _Invalid(Exception):
+class _Invalid(ConfigError):
+    """A value that cannot be used; `key` is its path (e.g. `pool.num_workers`)."""
+
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
@@ -113,7 +116,7 @@ def _expand_tree(node: Any, path: str, environ: dict[str, str]) -> Any:
 # --- the whole file ---
 
 _TOP = ("server", "pool", "handlers", "interceptors", "ticker", "schedules", "keepalive",
-        "tars", "metrics")
+        "tars", "metrics", "cluster", "centrifugo")
 
 
 def _top(raw: Any) -> dict[str, Any]:
@@ -132,7 +135,8 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
     if top.get("ticker") is not None:
         ticker = section(top["ticker"], "ticker", TickerConfig)
         items.append(("ticker", ScheduleConfig(name="ticker", handler=ticker.handler,
-                                               every=ticker.interval)))
+                                               every=ticker.interval,
+                                               singleton=ticker.singleton)))
     raw_schedules = top.get("schedules") or []
     if not isinstance(raw_schedules, list):
         raise _Invalid("schedules", f"expected a list, got {type(raw_schedules).__name__}")
@@ -146,6 +150,11 @@ def _schedules(top: dict[str, Any], handlers: dict[str, str]) -> list[ScheduleCo
                 parse_cron(entry.cron)
             except ValueError as exc:
                 raise _Invalid(f"{path}.cron", str(exc)) from None
+        if entry.singleton and entry.cron is not None:
+            raise _Invalid(f"{path}.singleton", "singleton schedules need 'every' (cron "
+                           "singletons are not supported yet)")
+        if entry.anchor is not None and not entry.singleton:
+            raise _Invalid(f"{path}.anchor", "only a singleton schedule takes an anchor")
         items.append((path, entry))
     seen = set()
     for path, schedule in items:
@@ -191,9 +200,40 @@ def _mapping_at(top: dict[str, Any], key: str) -> dict:
         raise _Invalid(key, str(exc)) from None
 
 
+def _cluster(top: dict[str, Any], schedules: list[ScheduleConfig],
+             run_dir: Path) -> ClusterConfig | None:
+    """The `cluster:` section; `singleton: true` anywhere needs one."""
+    if top.get("cluster") is None:
+        lonely = [s.name for s in schedules if s.singleton]
+        if lonely:
+            raise _Invalid("cluster", f"schedule {lonely[0]!r} is singleton: expected a "
+                           "cluster section with a backend (redis://... or etcd://...)")
+        return None
+    try:
+        return parse_cluster(top["cluster"], str(run_dir))
+    except ConfigError as exc:
+        key, _, message = str(exc).partition(": ")
+        raise _Invalid(key, message) from None
+def _resolve(base: Path, value: str) -> str:
+    """`value` as an absolute path: relative ones are taken from `base`."""
+    return os.path.normpath(base / os.path.expanduser(value))
+
+
+def _listen(base: Path, listen: str | None, run_dir: Path) -> str:
+    if listen is None:
+        return f"ipc://{run_dir}/exec.sock"
+    if listen.startswith("ipc://"):
+        return "ipc://" + _resolve(base, listen[len("ipc://"):])
+    return listen
+
+
 def _build(raw: Any, path: str) -> Config:
     top = _top(raw)
     server = section(top.get("server"), "server", ServerConfig)
+    here = Path(os.path.abspath(os.path.dirname(path)))
+    base = Path(_resolve(here, server.chdir)) if server.chdir else here
+    if not base.is_dir():
+        raise _Invalid("server.chdir", f"expected a directory, {base} is not one")
     pool = section(top.get("pool"), "pool", PoolConfig)
     if pool.num_workers == 0:
         pool = dataclasses.replace(pool, num_workers=os.cpu_count() or 1)
@@ -201,21 +241,29 @@ def _build(raw: Any, path: str) -> Config:
     keepalive = section(top.get("keepalive"), "keepalive", KeepaliveConfig)
     tars = section(top.get("tars"), "tars", TarsSection)
     metrics = section(top.get("metrics"), "metrics", MetricsSection)
-    run_dir = Path(os.path.abspath(server.run_dir))
+    schedules = _schedules(top, handlers)
+    run_dir = Path(_resolve(base, server.run_dir))
+    log = server.log
+    if log.file:
+        log = dataclasses.replace(log, file=_resolve(base, log.file))
     return Config(
         path=path,
         run_dir=run_dir,
-        listen=server.listen or f"ipc://{run_dir}/exec.sock",
-        log=server.log,
+        listen=_listen(base, server.listen, run_dir),
+        log=log,
         pool=pool,
         handlers=handlers,
         interceptors=_interceptors(top, handlers),
-        schedules=_schedules(top, handlers),
+        schedules=schedules,
         keepalive_enabled=keepalive.enabled,
         keepalive_interval=keepalive.interval,
-        tars_config=tars.config,
+        tars_config=tars.config and _resolve(base, tars.config),
         metrics_address=metrics.address,
         allow=server.allow or [],
+        cluster=_cluster(top, schedules, run_dir),
+        base_dir=base,
+        import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
+        centrifugo=top.get("centrifugo"),
         limits=server.limits,
     )
 

@@ -11,6 +11,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.config import cluster
 from supervisor.config import values as v
 
 DEFAULT_PATH = "conf/supervisor.yaml"
@@ -44,6 +45,7 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    chdir: str | None = setting(None, v.optional(v.string))
     run_dir: str = setting("./run", v.string)
     listen: str | None = setting(None, v.optional(v.endpoint))
     log: LogConfig = subsection(LogConfig)
@@ -72,6 +74,7 @@ class PoolConfig:
     prefetch_below: float = setting(0.005, v.duration(positive=True))
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
+    start_timeout: float = setting(60.0, v.duration(positive=True))
     start_method: str = setting("forkserver", v.choice(*START_METHODS))
     supervisor: Policy = subsection(Policy)
 
@@ -83,6 +86,8 @@ class ScheduleConfig:
     every: float | None = setting(None, v.optional(v.duration(positive=True)))
     cron: str | None = setting(None, v.optional(v.string))
     overlap: str = setting("skip", v.choice("skip", "allow"))
+    singleton: bool = setting(False, v.boolean)  # one node of a cluster fires each slot
+    anchor: float | None = setting(None, v.optional(cluster.anchor))  # singleton slot grid
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class TickerConfig:
 
     interval: float = setting(1.0, v.duration(positive=True))
     handler: str = setting("tick", v.string)
+    singleton: bool = setting(False, v.boolean)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,13 @@ class MetricsSection:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it."""
+    """The whole checked config. `tars` is the parsed Tars conf once the CLI overlaid it;
+    `centrifugo` the section as read until the CLI checks it (`supervisor.centrifugo.settings`).
+
+    Relative paths are already resolved against `base_dir` (`server.chdir`, itself relative to
+    the config file's directory, which is the default); handler modules import from
+    `import_path`: `base_dir`, then the directory the command was started in.
+    """
 
     path: str
     run_dir: Path
@@ -127,6 +139,10 @@ class Config:
     metrics_address: str | None
     allow: list[str]
     tars: Any = None
+    cluster: cluster.ClusterConfig | None = None
+    base_dir: Path = Path(".")
+    import_path: tuple[str, ...] = ()
+    centrifugo: Any = None
     limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property

@@ -7,7 +7,6 @@ what was expected; the loader adds the file and key path.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -130,10 +129,13 @@ _TCP = re.compile(r"^tcp://(\*|[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\])?:(\d{1,5})$")
 
 
 def endpoint(value: Any) -> str:
-    """An `ipc://PATH` or `tcp://HOST:PORT` endpoint; a missing or `*` host means loopback."""
+    """An `ipc://PATH` or `tcp://HOST:PORT` endpoint; a missing or `*` host means loopback.
+
+    A relative ipc path stays as written: the loader resolves it against the base directory.
+    """
     text = string(value)
     if text.startswith("ipc://") and len(text) > len("ipc://"):
-        return "ipc://" + os.path.abspath(text[len("ipc://") :])
+        return text
     match = _TCP.match(text)
     if match and 0 < int(match.group(2)) < 65536:
         host = match.group(1)
@@ -179,3 +181,8 @@ def peers(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of IP addresses, got {value!r}")
     return check_peers(value)
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 worker`, `2 workers`: a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

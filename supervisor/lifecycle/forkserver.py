@@ -11,6 +11,8 @@ watches the master through a pipe.
 import signal
 
 import supervisor.worker.main  # noqa: F401  (preloaded so that workers start fast)
+from supervisor.worker.child import set_title
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
+set_title("supervisor: forkserver")  # not `python -c 'from multiprocessing.forkserver ...'`

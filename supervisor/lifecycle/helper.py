@@ -8,7 +8,7 @@ from typing import Any
 
 import zmq
 
-from supervisor.lifecycle.spawn import start_child
+from supervisor.lifecycle.spawn import exit_text, start_child
 
 log = logging.getLogger("supervisor.process")
 
@@ -34,6 +34,7 @@ class Helper:
         self.started_at = 0.0
         self.restart_at: float | None = None
         self.stopped = False
+        self.replacing = False
 
     @property
     def running(self) -> bool:
@@ -65,9 +66,23 @@ class Helper:
         self.process = None
         if self.stopped:
             return
+        if self.replacing:
+            self.replacing = False
+            self.restart_at = now
+            return
         pause = self.RESTART_PAUSE if now - self.started_at < self.RESTART_PAUSE else 0.0
-        log.warning("%s exited with code %s; restarting in %.1fs", self.name, code, pause)
+        log.warning("%s %s; restarting in %.1fs", self.name, exit_text(code), pause)
         self.restart_at = now + pause
+
+    def replace(self) -> None:
+        """Start the process anew (with fresh `args()`) once the running one has finished."""
+        if self.stopped:
+            return
+        if self.process is None:
+            self.restart_at = 0.0
+            return
+        self.replacing = True
+        self.process.terminate()
 
     def stop(self) -> None:
         """Ask the process to finish (SIGTERM); it will not be restarted."""

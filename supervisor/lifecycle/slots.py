@@ -20,11 +20,13 @@ import zmq
 
 from supervisor import wire
 from supervisor.config import Config
-from supervisor.lifecycle.spawn import start_child
+from supervisor.config.values import counted
+from supervisor.lifecycle.spawn import exit_text, start_child
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
-from supervisor.pool.recycling import job_limits, soft_reason
+from supervisor.pool.recycling import job_limits, soft_reason, start_deadline
 from supervisor.worker import journal
+from supervisor.worker.diagnostics import stacks_path
 from supervisor.worker.main import WorkerSpec
 from supervisor.worker.main import main as worker_main
 
@@ -37,8 +39,8 @@ MIN_HEALTHY_LIFETIME = 1.0
 
 class Workers:
     def __init__(self, config: Config, pool: Pool, backend: zmq.Socket, poller: zmq.Poller,
-                 count_restart: Callable[[str], None]) -> None:
-        """`count_restart(reason)` is told why each replacement starts (for metrics)."""
+                 count_restart: Callable[[str, str], None]) -> None:
+        """`count_restart(reason, detail)` is told why each replacement starts (for metrics)."""
         self.config = config
         self.pool = pool
         self.backend = backend
@@ -54,6 +56,7 @@ class Workers:
         self.startup = 0.1
         self.last_failure = ""
         self.sequence = 0
+        self.overdue: set[bytes] = set()
 
     @property
     def degraded(self) -> bool:
@@ -72,7 +75,9 @@ class Workers:
         journal.create(journal_path)
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
-                          os.getcwd(), str(journal_path), self.config.limits.message_size)
+                          str(self.config.base_dir), self.config.import_path,
+                          stacks_path(self.config.run_dir, ident), str(journal_path),
+                          self.config.limits.message_size)
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
         process = start_child(self.config.pool.start_method, worker_main, spec,
                               name=f"worker-{worker_id}")
@@ -89,13 +94,33 @@ class Workers:
         return process is not None and bool(select.select([process.sentinel], [], [], 0)[0])
 
     def next_start(self) -> float | None:
-        return min(self.pending.values()) if self.pending else None
+        """When a start is due: a slot's (re)start, or a start that overruns start_timeout."""
+        limit = self.config.pool.start_timeout
+        due = [*self.pending.values(),
+               *(start_deadline(w, limit) for i, w in self.pool.workers.items()
+                 if i not in self.overdue)]
+        return min((d for d in due if d is not None), default=None)
 
     def start_due(self, now: float) -> None:
         for worker_id, due in list(self.pending.items()):
             if due <= now:
                 del self.pending[worker_id]
                 self._spawn(worker_id, now)
+        self._cut_off_slow_starts(now)
+
+    def _cut_off_slow_starts(self, now: float) -> None:
+        """pool.start_timeout: a worker still loading its handlers is killed and retried."""
+        limit = self.config.pool.start_timeout
+        for ident, worker in list(self.pool.workers.items()):
+            due = start_deadline(worker, limit)
+            if due is None or now < due or ident in self.overdue:
+                continue
+            self.overdue.add(ident)
+            self.last_failure = (f"did not become ready within pool.start_timeout {limit:g}s "
+                                 "(stuck importing its handlers?)")
+            log.warning("worker %d (pid %s) %s; killing it", worker.id,
+                        self.processes[ident].pid, self.last_failure)
+            self.kill(ident)
 
     def on_ready(self, worker: Worker) -> None:
         log.debug("worker %d ready (pid %d)", worker.id, worker.pid)
@@ -125,6 +150,7 @@ class Workers:
     def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
         """Reap a process whose sentinel fired; schedule its slot's restart if still wanted."""
         process = self.processes.pop(ident)
+        self.overdue.discard(ident)
         self.poller.unregister(process.sentinel)
         del self.sentinels[process.sentinel]
         process.join(1.0)
@@ -140,23 +166,24 @@ class Workers:
         if not restart:
             return worker, code
         if worker.state is State.STOPPING:
-            self._count("killed")
+            self._count("killed", f"worker {worker.id} (pid {worker.pid}) {exit_text(code)}")
             self.pending[worker.id] = now
         elif worker.pid is None or (code is not None and code >= 0
                                     and now - worker.ready_at < MIN_HEALTHY_LIFETIME):
             self._failed(worker, code, now)
         else:
-            log.warning("worker %d (pid %s) exited unexpectedly with code %s; restarting",
-                        worker.id, worker.pid, code)
-            self._count("crashed")
+            detail = f"worker {worker.id} (pid {worker.pid}) {exit_text(code)}"
+            log.warning("worker %d (pid %s) exited unexpectedly (%s); restarting",
+                        worker.id, worker.pid, exit_text(code))
+            self._count("crashed", detail)
             self.pending[worker.id] = now
         return worker, code
 
     def _failed(self, worker: Worker, code: Any, now: float) -> None:
         was_degraded = self.degraded
         delay = self.backoff.failed(worker.id)
-        self._count("failed_start")
-        reason = self.last_failure or f"exit code {code}"
+        reason = self.last_failure or exit_text(code)
+        self._count("failed_start", f"worker {worker.id}: {reason}")
         if not was_degraded:
             log.error("pool degraded: worker %d fails at start (%s); retrying with backoff up to "
                       "%gs", worker.id, reason, self.backoff.cap)
@@ -211,7 +238,8 @@ class Workers:
             return
         worker = self.pool.workers[ident]
         log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
-        self._count("reset" if reason == "reset" else "recycled")
+        self._count("reset" if reason == "reset" else "recycled",
+                    f"worker {worker.id} (pid {worker.pid}): {reason}")
         self.pending.pop(worker.id, None)
         if not standby:
             self.outgoing.setdefault(worker.id, set()).add(ident)
@@ -279,7 +307,7 @@ class Workers:
 
     def reset(self, now: float) -> None:
         """Replace every worker: each new one takes over before the old one is retired."""
-        log.info("reset: replacing %d workers", len(self.slots))
+        log.info("reset: replacing %s", counted(len(self.slots), "worker"))
         for worker_id in list(self.slots):
             self._cancel_standby(worker_id)
         for worker_id, ident in list(self.slots.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -15,3 +16,15 @@ def start_child(method: str, target: Callable[..., Any], *args: Any, name: str) 
     process = context.Process(target=target, args=args, name=name, daemon=False)
     process.start()
     return process
+
+
+def exit_text(code: int | None) -> str:
+    """How a child ended, for people: `killed by SIGKILL` rather than `exited with code -9`."""
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"

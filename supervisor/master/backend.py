@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 import zmq
 
 from supervisor import wire
+from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, ExecTimeout, NotRunning, WorkerLost
+from supervisor.lifecycle.spawn import exit_text
 from supervisor.master.logs import log_handler_error
 from supervisor.pool.allocator import Request, Worker
 from supervisor.pool.recycling import exec_deadline, should_prespawn
@@ -202,7 +204,7 @@ class Backend:
             master.workers.stop(ident)
         if not master.ready_announced and self.pool.count(*UP) >= master.config.pool.num_workers:
             master.ready_announced = True
-            log.info("pool ready: %d workers", master.config.pool.num_workers)
+            log.info("pool ready: %s", counted(master.config.pool.num_workers, "worker"))
             for service in master.services:
                 service.pool_ready(time.monotonic())
 
@@ -211,12 +213,13 @@ class Backend:
         try:
             info = wire.load_json(rest[0])
             key, error = str(info["key"]), str(info["error"])
-        except (wire.WireError, KeyError, TypeError, IndexError):
-            key, error = "handlers", "a worker failed to load its handlers"
+            trace = str(info.get("traceback") or "")
+        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError):
+            key, error, trace = "handlers", "a worker failed to load its handlers", ""
         if master.stopping:
             return
         if not master.ready_announced:
-            log.critical("%s: %s: %s", master.config.path, key, error)
+            log.critical("%s: %s: %s%s", master.config.path, key, error, trace and "\n" + trace)
             master.exit_code = EXIT_CONFIG
             master.stop(graceful=False)
         else:
@@ -228,6 +231,7 @@ class Backend:
         master = self.master
         now = time.monotonic()
         worker, code = master.workers.on_exit(ident, now, restart=not master.stopping)
+        master.ops.stacks.forget(ident)
         self.outbox.pop(ident, None)
         path = journal.path_for(master.config.run_dir, ident)
         if worker is not None and not master.stopping:
@@ -250,11 +254,11 @@ class Backend:
                 recovered += 1
             elif request.seq <= started:
                 lost += 1
-                self.fail(request, WorkerLost, f"worker {worker.id} (pid {worker.pid}) exited "
-                          f"with code {code} " + ("while running this request"
-                                                  if request.seq == started else
-                                                  "after running this request; its answer "
-                                                  "was lost"))
+                self.fail(request, WorkerLost, f"worker {worker.id} (pid {worker.pid}) "
+                          f"{exit_text(code)} " + ("while running this request"
+                                                   if request.seq == started else
+                                                   "after running this request; its answer "
+                                                   "was lost"))
             else:
                 unstarted.append(request)
         worker.held.clear()
@@ -276,10 +280,9 @@ class Backend:
             if deadline is None or now < deadline:
                 continue
             request = self.pool.abandon(worker.ident)
-            log.warning("worker %d (pid %s) ran %r past exec_ttl %gs; killing it", worker.id,
-                        worker.pid, wire.shown(request.handler), exec_ttl)
             self.fail(request, ExecTimeout, f"the handler ran longer than exec_ttl {exec_ttl:g}s")
-            self.master.workers.kill(worker.ident)
+            self.master.ops.hung(worker, request, exec_ttl, now,
+                                 lambda ident=worker.ident: self.master.workers.kill(ident))
 
     # --- failing requests ---
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import sys
 import time
 
@@ -139,7 +140,22 @@ class Logs:
         if not self.config.file:
             return _QuietStreamHandler(sys.stderr)
         os.makedirs(os.path.dirname(os.path.abspath(self.config.file)), exist_ok=True)
+        mode = self._open_mode()
+        if mode is not None and not os.path.exists(self.config.file):
+            fd = os.open(self.config.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+            os.fchmod(fd, mode)  # whatever the umask says
+            os.close(fd)
         return _QuietFileHandler(self.config.file, encoding="utf-8")
+
+    def _open_mode(self) -> int | None:
+        """The permissions of the file logged to until now (logrotate may have moved it):
+        a file made by a reopen gets the same, not the umask's."""
+        if not isinstance(self.handler, logging.FileHandler) or self.handler.stream is None:
+            return None
+        try:
+            return stat.S_IMODE(os.fstat(self.handler.stream.fileno()).st_mode)
+        except (OSError, ValueError):
+            return None
 
     def child_line(self, frames: list[bytes]) -> None:
         """Log one line a child forwarded: [tag, pid, kind, data]."""

@@ -1,10 +1,11 @@
 """The master: one poll loop that wires socket, process and signal events to the pool.
 
-The loop reads like a checklist: drain child logs, worker messages, worker exits,
-client requests, signals, services, timers, operations. Allocation decisions live
-in `supervisor.pool`, processes in `supervisor.lifecycle`, helper services behind
-`supervisor.lifecycle.service`; signals and control commands call the same public
-verbs (`stop`, `reset`, `scale`, `reopen_logs`).
+The loop reads like a checklist: drain child logs, worker answers, worker exits, client
+requests; send what that produced; then signals, services, timers, operations. Allocation
+decisions live in `supervisor.pool`, processes in `supervisor.lifecycle`, the worker side of
+requests in `supervisor.master.backend`, the client side in `supervisor.master.clients`,
+helper services behind `supervisor.lifecycle.service`; signals and control commands call
+the same public verbs (`stop`, `reset`, `scale`, `reopen_logs`).
 """
 
 from __future__ import annotations
@@ -15,23 +16,21 @@ import time
 
 import zmq
 
-from supervisor import wire
 from supervisor.config import Config
-from supervisor.errors import EXIT_FAILURE, EXIT_OK, NoFreeWorkers, NotRunning
+from supervisor.config.values import counted
+from supervisor.errors import EXIT_FAILURE, EXIT_OK, NoFreeWorkers, NotRunning, StartupError
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
-from supervisor.master import rundir
+from supervisor.master import rundir, services
 from supervisor.master.backend import Backend
 from supervisor.master.clients import Clients
+from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
-from supervisor.ops.operations import Operations
-from supervisor.pool.allocator import Pool
+from supervisor.ops.operations import Operations, bind
+from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline
-from supervisor.pool.states import UP
-from supervisor.scheduling.dispatcher import Ticker
-from supervisor.tars.liveness import Liveness
 from supervisor.worker import journal
 from supervisor.worker.child import set_title
 
@@ -48,42 +47,26 @@ _ANSWER_SLACK = 64 * 1024
 _LOG_FRAME = 1 << 20
 
 
-def _guarded(what: str, handle, *args) -> None:
-    """Run one event's handler; a bug or hostile input in one event never ends the loop."""
-    try:
-        handle(*args)
-    except Exception:
-        log.exception("failed while handling %s; the master keeps running", what)
-
-
 class Master:
     def __init__(self, config: Config, logs: Logs) -> None:
         self.config = config
         self.logs = logs
-        self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout,
-                         config.pool.pipeline, config.pool.prefetch_below,
-                         config.pool.max_queue_memory)
+        self.pool = Pool(config.pool.max_queue_size, config.pool.allocate_timeout)
         self.signals: SignalQueue | None = None
         self.stopping = False
         self.stop_deadline: float | None = None
         self.exit_code = EXIT_OK
         self.ready_announced = False
-        limits = config.pool.supervisor
-        self.exec_ttl = limits.exec_ttl
-        self.max_jobs = config.pool.max_jobs
-        self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
         self.next_watch: float | None = None
+        self.apply_limits()
         self.context = zmq.Context()
         self.poller = zmq.Poller()
         self.workers: Workers
         self.clients: Clients
         self.backend_link: Backend
         self.services: list[Service] = []
-        # Quiet sockets are polled by their file descriptor (cheaper than ZeroMQ's own check
-        # of each socket on every poll) and drained until empty when it fires.
-        self.quiet: dict[int, tuple[zmq.Socket, object]] = {}
-        self.unfinished = False
-        self.control_fd = -1
+        self.service_sockets: dict[zmq.Socket, object] = {}
+        self.unfinished = False  # the log socket was left with messages to read
         self.ops = Operations(self)
 
     # --- set-up and tear-down ---
@@ -98,21 +81,21 @@ class Master:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
                                    self.ops.metrics.restart)
-            self._add_services()
+            services.add_all(self)
             self.ops.start()
-            self._poll_control_quietly()
             self.signals = SignalQueue(SIGNALS)
             self.poller.register(self.signals.fileno(), zmq.POLLIN)
             self.workers.start_all(time.monotonic())
-            if self.watching:
-                self.next_watch = time.monotonic() + self.config.pool.supervisor.watch_tick
-            log.info("master %d starting %d workers (%s) on %s", os.getpid(),
-                     self.config.pool.num_workers, self.config.pool.start_method,
-                     self.config.listen)
+            self.apply_limits()
+            log.info("master %d starting %s (%s) on %s", os.getpid(),
+                     counted(self.config.pool.num_workers, "worker"),
+                     self.config.pool.start_method, self.config.listen)
             self._loop()
-        except Exception:
-            log.critical("the master loop failed; stopping the workers and exiting",
-                         exc_info=True)
+        except StartupError:
+            self.exit_code = EXIT_FAILURE
+            raise
+        except Exception as exc:
+            failed(exc)
             self.exit_code = EXIT_FAILURE
         finally:
             self._reap_all()
@@ -138,59 +121,40 @@ class Master:
         self.backend.router_mandatory = 1
         self.backend.maxmsgsize = limits.message_size + _ANSWER_SLACK
         self.child_logs.maxmsgsize = _LOG_FRAME
-        self.backend.bind(self.config.worker_endpoint)
-        self.child_logs.bind(self.config.log_endpoint)
+        bind(self.backend, self.config.worker_endpoint, "server.run_dir")
+        bind(self.child_logs, self.config.log_endpoint, "server.run_dir")
         self.ops.guard(self.frontend)
         self.backend_link = Backend(self, self.backend)
         self.clients = Clients(self.frontend, self.pool, self.ops,
                                {name.encode() for name in self.config.handlers},
                                self.backend_link.dispatch, limits.message_size)
         self.ops.add_status("clients", self.clients.snapshot)
-        self.frontend.bind(self.config.listen)
+        bind(self.frontend, self.config.listen, "server.listen")
         for sock in (self.frontend, self.backend):
             self.poller.register(sock, zmq.POLLIN)
-        self.logs_fd = self._poll_quietly(self.child_logs, self.logs.child_line)
+        # Two quiet sockets the master never sends on are polled by their file descriptor,
+        # cheaper than ZeroMQ's own check of each socket on every poll; as the fd signals
+        # only changes, each is read until empty when it fires.
+        self.logs_fd = self.child_logs.FD
         self.monitor_fd = self.clients.peers.monitor.FD  # read to the end by Peers.gone
-        self.poller.register(self.monitor_fd, zmq.POLLIN)
+        for fd in (self.logs_fd, self.monitor_fd):
+            self.poller.register(fd, zmq.POLLIN)
 
-    def _add_services(self) -> None:
-        """The services beside the pool that this config asks for."""
-        config = self.config
-        if config.schedules:
-            ticker = Ticker(config, self.pool, self.context, self.poller,
-                            self.backend_link.dispatch, self.ops.metrics.tick)
-            self.ops.add_status("schedules", ticker.snapshot)
-            self.services.append(ticker)
-        if config.keepalive_enabled and config.tars:
-            liveness = Liveness(config, self.poller, self._alive, self.ops.metrics.keepalive)
-            self.ops.add_command("keepalive", liveness.command)
-            self.ops.add_status("keepalive", liveness.status)
-            self.services.append(liveness)
-        self.service_fds = [self._poll_quietly(sock, handle) for service in self.services
-                            for sock, handle in service.sockets().items()]
+    def apply_limits(self) -> None:
+        """Take the pool's limits from the config (at start, and again on a reload)."""
+        pool, limits = self.config.pool, self.config.pool.supervisor
+        self.pool.max_queue_size, self.pool.max_queue_bytes = \
+            pool.max_queue_size, pool.max_queue_memory
+        self.pool.allocate_timeout, self.pool.pipeline = pool.allocate_timeout, pool.pipeline
+        self.pool.durations.threshold = pool.prefetch_below
+        self.exec_ttl = limits.exec_ttl
+        self.max_jobs = pool.max_jobs
+        self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
+        self.next_watch = time.monotonic() + limits.watch_tick if self.watching else None
 
-    def _poll_control_quietly(self) -> None:
-        """The control socket, too, is polled by its fd (answered by `_drain_control`)."""
-        control = self.ops.control
-        self.poller.unregister(control.socket)
-        self.control_fd = control.socket.FD
-        self.poller.register(self.control_fd, zmq.POLLIN)
-
-    def _drain_control(self) -> None:
-        control = self.ops.control
-        if control is not None:
-            control.drain()
-            if wire.more(control.socket):
-                self.unfinished = True
-
-    def _poll_quietly(self, sock: zmq.Socket, handle) -> int:
-        self.quiet[sock.FD] = (sock, handle)
-        self.poller.register(sock.FD, zmq.POLLIN)
-        return sock.FD
-
-    def _alive(self) -> int:
-        """Workers serving, as the keepalive probe reports them: none while stopping."""
-        return 0 if self.stopping else self.pool.count(*UP)
+    def _dispatch(self, ident: bytes, request: Request) -> None:
+        """Services (the ticker) hand requests to workers through here."""
+        self.backend_link.dispatch(ident, request)
 
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
@@ -223,50 +187,45 @@ class Master:
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
             events = dict(self.poller.poll(0 if self.unfinished else timeout))
-            if self.unfinished:
-                events.update(dict.fromkeys((*self.quiet, self.control_fd), zmq.POLLIN))
-                self.unfinished = False
-            if self.logs_fd in events:
-                self._drain_quiet(self.logs_fd)
+            if self.logs_fd in events or self.unfinished:
+                self.unfinished = not drain(self.child_logs, self.logs.child_line, BUDGET)
             if self.backend in events:
                 link.drain(BUDGET)
             for fd in events:  # after the answers a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
-                    _guarded("a worker's exit", link.on_exit, ident)
+                    guarded("a worker's exit", link.on_exit, ident)
             if frontend in events:
                 clients.drain(CLIENT_BUDGET)
             if self.monitor_fd in events or clients.peers.leaving:
-                _guarded("closed client connections", clients.forget_gone)
+                guarded("closed client connections", clients.forget_gone)
             if link.outbox or clients.outbox or self.pool.expired:
                 self._flush()
             if self.signals.fileno() in events:
-                _guarded("signals", self._on_signals)
-            for fd in self.service_fds:
-                if fd in events:
-                    self._drain_quiet(fd)
+                guarded("signals", self._on_signals)
+            for sock, handle in self.service_sockets.items():
+                if sock in events:
+                    drain(sock, handle)
             for service in self.services:
-                _guarded(service.name, service.after_poll, events, time.monotonic())
+                guarded(service.name, service.after_poll, events, time.monotonic())
             now = time.monotonic()
             if deadline is not None and now >= deadline:  # what comes due later sets the next
-                _guarded("timers", self._on_timers, now)
-            if self.control_fd in events:
-                _guarded("control requests", self._drain_control)
-            _guarded("operations", self.ops.after_poll, events, now)
+                guarded("timers", self._on_timers, now)
+            guarded("operations", self.ops.after_poll, events, now)
             if link.outbox or clients.outbox or self.pool.expired:
                 self._flush()
             if self.stopping and not self.workers.processes and \
                     not any(service.draining() for service in self.services):
-                self._drain(self.child_logs, self.logs.child_line)
+                drain(self.child_logs, self.logs.child_line, BUDGET)
                 link.refuse_queued(NotRunning, "the master stopped")
                 self.clients.flush()
                 return
 
     def _flush(self) -> None:
         """Send what this turn produced: requests to workers first, then answers to clients."""
-        _guarded("expired requests", self.backend_link.fail_expired)
-        _guarded("sending to workers", self.backend_link.flush)
-        _guarded("answering clients", self.clients.flush)
+        guarded("expired requests", self.backend_link.fail_expired)
+        guarded("sending to workers", self.backend_link.flush)
+        guarded("answering clients", self.clients.flush)
 
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
@@ -276,31 +235,6 @@ class Master:
             candidates += [exec_deadline(w, self.exec_ttl) for w in self.pool.busy()]
         candidates = [c for c in candidates if c is not None]
         return min(candidates) if candidates else None
-
-    def _drain_quiet(self, fd: int) -> None:
-        """A quiet socket's fd fired: read all it holds (or come back at once for the rest)."""
-        sock, handle = self.quiet[fd]
-        if not self._drain(sock, handle):
-            self.unfinished = True
-
-    @staticmethod
-    def _drain(sock: zmq.Socket, handle, budget: int = BUDGET) -> bool:
-        """Handle up to `budget` messages; True when the socket was left empty."""
-        recv = wire.recv
-        for _ in range(budget):
-            try:
-                frames = recv(sock, wire.NOBLOCK)
-            except zmq.Again:
-                return True
-            except wire.WireError as exc:
-                log.warning("dropped a message: %s", exc)
-                continue
-            try:
-                handle(frames)
-            except Exception:
-                log.exception("failed while handling a message of %d frames (%d bytes); the "
-                              "master keeps running", len(frames), sum(map(len, frames)))
-        return False
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):
@@ -338,15 +272,27 @@ class Master:
             self.backend_link.refuse_queued(NotRunning, "the master stopped immediately")
             return
         self.stop_deadline = time.monotonic() + self.config.pool.destroy_timeout
-        log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs)",
-                 self.pool.held(), len(self.pool.queue), self.config.pool.destroy_timeout)
+        log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs; "
+                 "Ctrl-C or SIGINT again stops at once)", self.pool.held(),
+                 len(self.pool.queue), self.config.pool.destroy_timeout)
         self.workers.stop_idle()
+
+    def interrupt(self) -> None:
+        """Ctrl-C: a graceful stop; a second one while it drains stops at once."""
+        if self.stopping:
+            log.warning("interrupted again: stopping at once, killing %s",
+                        counted(len(self.workers.processes), "worker"))
+        self.stop(graceful=not self.stopping)
 
     def reset(self) -> None:
         """Replace every worker; each new one takes over before its predecessor retires."""
         if not self.stopping:
             self.ops.reloading()
             self.workers.reset(time.monotonic())
+
+    def reload(self) -> None:
+        """Re-read the config and apply it through a reset (see `supervisor.master.reload`)."""
+        self.reloader.begin()
 
     def scale(self, delta: int) -> None:
         """Grow or shrink the pool by `delta` workers (never below one)."""
@@ -361,8 +307,8 @@ class Master:
         self.logs.reopen()
 
     _SIGNAL_VERBS = {
-        "TERM": lambda m: m.stop(graceful=True), "INT": lambda m: m.stop(graceful=True),
-        "QUIT": lambda m: m.stop(graceful=False), "HUP": lambda m: m.reset(),
+        "TERM": lambda m: m.stop(graceful=True), "INT": lambda m: m.interrupt(),
+        "QUIT": lambda m: m.stop(graceful=False), "HUP": lambda m: m.reload(),
         "TTIN": lambda m: m.scale(+1), "TTOU": lambda m: m.scale(-1),
         "USR1": lambda m: m.reopen_logs(),
     }

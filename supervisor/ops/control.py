@@ -43,12 +43,40 @@ class CommandError(Exception):
         self.code = code
 
 
+class Later:
+    """A reply that comes later: a command that must wait for something (a stack dump, a
+    reload's import check) returns one, and calls `done` or `fail` once, from the loop."""
+
+    def __init__(self) -> None:
+        self._send: Callable[[dict[str, Any]], None] | None = None
+        self._early: dict[str, Any] | None = None
+
+    def done(self, result: Any) -> None:
+        self._finish({"ok": True, "result": result})
+
+    def fail(self, code: str, message: str) -> None:
+        self._finish({"ok": False, "error": {"code": code, "message": message}})
+
+    def attach(self, send: Callable[[dict[str, Any]], None]) -> None:
+        """Where the reply goes (set by the server); one given before this goes out now."""
+        self._send = send
+        if self._early is not None:
+            send(self._early)
+
+    def _finish(self, reply: dict[str, Any]) -> None:
+        if self._send is None:
+            self._early = reply
+        else:
+            self._send(reply)
+
+
 class ControlError(SupervisorError):
     """The master answered a control request with an error."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 class ControlServer:
@@ -72,10 +100,22 @@ class ControlServer:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._answer(frames[:-1], self.handle(frames[-1] if len(frames) > 1 else b""))
+            envelope = frames[:-1]
+            reply, request_id = self._reply(frames[-1] if len(frames) > 1 else b"")
+            if isinstance(reply, Later):
+                reply.attach(lambda done, env=envelope, rid=request_id:
+                             self._answer(env, _encode(done, rid)))
+            else:
+                self._answer(envelope, _encode(reply, request_id))
 
     def handle(self, data: bytes) -> bytes:
-        """The encoded reply to one request frame; never raises."""
+        """The encoded reply to one request frame (not for commands answering later)."""
+        reply, request_id = self._reply(data)
+        assert not isinstance(reply, Later)
+        return _encode(reply, request_id)
+
+    def _reply(self, data: bytes) -> tuple[dict[str, Any] | Later, Any]:
+        """The reply to one request frame, or a `Later` that will carry it; never raises."""
         request_id = None
         try:
             request = _parse(data)
@@ -85,21 +125,17 @@ class ControlServer:
             if command is None:
                 raise CommandError("UnknownCommand", f"unknown command {name!r} (expected one of: "
                                    f"{', '.join(sorted(self.commands))})")
-            reply: dict[str, Any] = {"ok": True, "result": command(request["args"])}
+            result = command(request["args"])
+            if isinstance(result, Later):
+                return result, request_id
+            reply: dict[str, Any] = {"ok": True, "result": result}
         except CommandError as exc:
             reply = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         except Exception as exc:
             log.exception("control command failed")
             reply = {"ok": False, "error": {"code": "InternalError",
                                             "message": f"{type(exc).__name__}: {exc}"}}
-        if request_id is not None:
-            reply["id"] = request_id
-        encoded = json.dumps(reply, default=str).encode()
-        if len(encoded) > MAX_REPLY:
-            encoded = json.dumps({"ok": False, "error": {
-                "code": "TooLarge", "message": f"reply of {len(encoded)} bytes exceeds "
-                                               f"{MAX_REPLY}"}}).encode()
-        return encoded
+        return reply, request_id
 
     def _answer(self, envelope: list[bytes], reply: bytes) -> None:
         try:
@@ -112,6 +148,17 @@ class ControlServer:
         if self.endpoint.startswith("ipc://"):
             with contextlib.suppress(OSError):
                 os.unlink(self.endpoint[len("ipc://"):])
+
+
+def _encode(reply: dict[str, Any], request_id: Any) -> bytes:
+    if request_id is not None:
+        reply = {**reply, "id": request_id}
+    encoded = json.dumps(reply, default=str).encode()
+    if len(encoded) > MAX_REPLY:
+        encoded = json.dumps({"ok": False, "error": {
+            "code": "TooLarge", "message": f"reply of {len(encoded)} bytes exceeds "
+                                           f"{MAX_REPLY}"}}).encode()
+    return encoded
 
 
 def _parse(data: bytes) -> dict[str, Any]:

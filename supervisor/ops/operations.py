@@ -19,13 +19,15 @@ import zmq
 
 from supervisor import __version__
 from supervisor.config import Config
+from supervisor.errors import StartupError
 from supervisor.lifecycle.slots import Workers
 from supervisor.ops import access
-from supervisor.ops.control import CommandError, ControlServer
+from supervisor.ops.control import CommandError, ControlServer, Later
 from supervisor.ops.metrics import Metrics, WorkerView
 from supervisor.ops.notify import START_SOCKET_ENV, Notifier, Watchdog
 from supervisor.ops.snapshot import CpuSampler, pool_counts, summary, worker_rows
-from supervisor.pool.allocator import Pool, Request
+from supervisor.ops.stacks import StackDumps
+from supervisor.pool.allocator import Pool, Request, Worker
 from supervisor.pool.states import UP
 
 log = logging.getLogger("supervisor.operations")
@@ -34,8 +36,12 @@ STATUS_EVERY = 1.0
 MAX_WORKERS = 1024
 
 
-class StartupError(Exception):
-    """The operations layer could not start (e.g. the metrics address is in use)."""
+def bind(sock: zmq.Socket, endpoint: str, key: str) -> None:
+    """Bind `sock`; a failure is a StartupError naming the config key and the address."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        raise StartupError(f"{key} {endpoint}: cannot bind: {zmq.strerror(exc.errno)}") from None
 
 
 class Controls(Protocol):
@@ -76,9 +82,11 @@ class Operations:
         self.reload_at: float | None = None
         self.status_text = ""
         self.status_sent_at = 0.0
+        self.stacks = StackDumps(master.config.run_dir)
         self.commands: dict[str, Callable[[dict[str, Any]], Any]] = {
             "status": self.cmd_status, "workers": self.cmd_workers, "reset": self.cmd_reset,
-            "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping}
+            "stop": self.cmd_stop, "scale": self.cmd_scale, "ping": self.cmd_ping,
+            "dump": self.cmd_dump}
 
     # --- life cycle ---
 
@@ -88,7 +96,7 @@ class Operations:
                                      self.commands)
         self.master.poller.register(self.control.socket, zmq.POLLIN)
         try:
-            self.metrics.start()
+            self.metrics.start(self.master.config.control_endpoint)
         except (OSError, ValueError) as exc:
             raise StartupError(f"metrics.address {self.metrics.address!r}: {exc}") from None
         self.notifier.status("starting")
@@ -105,8 +113,20 @@ class Operations:
             self.control.close()
             self.control = None
         self.metrics.close()
+        self.stacks.close()
         self.notifier.close()
         self.starter.close()
+
+    def cluster_service(self, poller: zmq.Poller) -> Any:
+        """The coordinator's service, its `cluster` command and status section; the cluster
+        package is imported only here, only for a config with a `cluster:` section."""
+        from supervisor.cluster.link import ClusterLink
+
+        link = ClusterLink(self.master.config, poller, self.metrics.cluster_claims,
+                           self.metrics.cluster_state)
+        self.add_command("cluster", link.command)
+        self.add_status("cluster", link.status)
+        return link
 
     def add_status(self, name: str, provider: Callable[[], Any]) -> None:
         """Add a section to `supervisor status` (e.g. schedules' tick stats, keepalive state)."""
@@ -120,7 +140,7 @@ class Operations:
 
     def next_deadline(self) -> float | None:
         """When the loop must wake for us: the next watchdog ping or a pending STATUS."""
-        candidates = [self.watchdog.next_deadline()]
+        candidates = [self.watchdog.next_deadline(), self.stacks.next_deadline()]
         if self.notifier.enabled:
             candidates.append(self.status_sent_at + STATUS_EVERY)
         return min((c for c in candidates if c is not None), default=None)
@@ -129,6 +149,7 @@ class Operations:
         """Serve control requests, then tell systemd what changed; called every loop turn."""
         if self.control is not None and self.control.socket in events:
             self.control.drain()
+        self.stacks.due(now)
         master = self.master
         if not self.announced_ready and master.ready_announced and not master.stopping:
             self.announced_ready = True
@@ -168,12 +189,31 @@ class Operations:
         """A worker answered `request` (ok or HandlerError)."""
         outcome = "ok" if ok else "HandlerError"
         self.metrics.request(request.handler.decode("utf-8", "replace"), outcome,
-                             now - request.started)
+                             now - request.started, request.started - request.arrived)
 
     def request_failed(self, request: Request, code: str) -> None:
         """The master answered `request` with an error of its own (`code`)."""
-        seconds = time.monotonic() - request.started if request.started else None
-        self.metrics.request(request.handler.decode("utf-8", "replace"), code, seconds)
+        seconds = waited = None
+        if request.started:
+            seconds = time.monotonic() - request.started
+            waited = request.started - request.arrived
+        self.metrics.request(request.handler.decode("utf-8", "replace"), code, seconds, waited)
+
+    def hung(self, worker: Worker, request: Request, limit: float, now: float,
+             kill: Callable[[], None]) -> None:
+        """A request ran past exec_ttl: log the worker's stacks with the handler and the
+        request's age, then `kill()` it (at once when it cannot be asked for its stacks)."""
+        handler = request.handler.decode("utf-8", "replace")
+
+        def log_and_kill(stacks: str) -> None:
+            log.warning("worker %d (pid %s) ran %r for %.1fs, past exec_ttl %gs; killing it. "
+                        "Its Python stacks:\n%s", worker.id, worker.pid, handler,
+                        time.monotonic() - request.started, limit, stacks)
+            kill()
+
+        if worker.pid is None or not self.stacks.request(worker.ident, worker.pid, now,
+                                                         log_and_kill):
+            kill()
 
     # --- state ---
 
@@ -199,7 +239,7 @@ class Operations:
     # --- control commands ---
 
     def cmd_ping(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__}
+        return {"pid": os.getpid(), "version": __version__, "listen": self.master.config.listen}
 
     def cmd_status(self, args: dict[str, Any]) -> dict[str, Any]:
         master, metrics = self.master, self.metrics
@@ -218,7 +258,8 @@ class Operations:
                      **pool_counts(master.pool), "degraded": master.workers.degraded,
                      "last_failure": master.workers.last_failure or None},
             "queue": len(master.pool.queue), "requests": outcomes,
-            "restarts": dict(metrics.restarts), "schedules": schedules,
+            "restarts": dict(metrics.restarts), "recent_restarts": list(metrics.recent_restarts),
+            "schedules": schedules,
             "keepalive": {"enabled": bool(master.config.keepalive_enabled),
                           "results": dict(metrics.keepalives)},
             "metrics": metrics.url,
@@ -263,6 +304,33 @@ class Operations:
                                              f"asked for {target}")
         self.master.scale(target - workers.size)
         return {"size": workers.size}
+
+    def cmd_dump(self, args: dict[str, Any]) -> Later:
+        """The Python stacks of worker `args["worker"]` (an id), which keeps running."""
+        worker_id = args.get("worker")
+        if set(args) != {"worker"} or not _is_int(worker_id):
+            raise CommandError("BadRequest", 'expected {"worker": ID}')
+        live = [w for w in self.master.pool.workers.values() if w.id == worker_id and w.pid]
+        if not live:
+            raise CommandError("NotFound", f"no live worker {worker_id} (pool size "
+                                           f"{self.master.workers.size})")
+        worker = max(live, key=lambda w: (w.request is not None, w.started))
+        running = None
+        if worker.request is not None:
+            running = {"handler": worker.request.handler.decode("utf-8", "replace"),
+                       "running": round(time.monotonic() - worker.request.started, 3)}
+        reply = Later()
+
+        def answer(stacks: str) -> None:
+            log.info("stacks of worker %d (pid %d)%s, on request:\n%s", worker.id, worker.pid,
+                     f" running {running['handler']!r} for {running['running']:.1f}s"
+                     if running else "", stacks)
+            reply.done({"worker": worker.id, "pid": worker.pid, "request": running,
+                        "stacks": stacks})
+
+        if not self.stacks.request(worker.ident, worker.pid, time.monotonic(), answer):
+            raise CommandError("NotFound", f"worker {worker_id} (pid {worker.pid}) has exited")
+        return reply
 
     def _refuse_when_stopping(self) -> None:
         if self.master.stopping:

@@ -103,9 +103,10 @@ class Pool:
     pairs or lists for the master to send; each has its `seq` set.
     """
 
-    def __init__(self, max_queue_size: int = 0, allocate_timeout: float = 60.0,
-                 pipeline: int = 1, prefetch_below: float = 0.005,
-                 max_queue_bytes: int = 0) -> None:
+    def __init__(self, max_queue_size: int, allocate_timeout: float, *, pipeline: int = 1,
+                 prefetch_below: float = 0.0, max_queue_bytes: int = 0) -> None:
+        """Limits come from `PoolConfig`; 0 means unbounded. Left out, nothing is held at a
+        worker beyond the request it runs (`pipeline` 1, no handler counts as fast)."""
         self.max_queue_size = max_queue_size
         self.max_queue_bytes = max_queue_bytes
         self.allocate_timeout = allocate_timeout

@@ -46,7 +46,7 @@ def soft_reason(worker: Worker, now: float, limits: Policy, rss_mb: float | None
     """Why `worker` should be replaced once it is idle, or None."""
     if worker.state not in (State.READY, State.WORKING):
         return None
-    if limits.ttl and now - worker.ready_at >= limits.ttl:
+    if limits.ttl and now - worker.ready_at >= jittered_ttl(limits.ttl, worker.ident):
         return f"ttl {limits.ttl:g}s reached"
     if limits.idle_ttl and worker.state is State.READY and \
             now - worker.last_active >= limits.idle_ttl:
@@ -61,3 +61,16 @@ def exec_deadline(worker: Worker, exec_ttl: float) -> float | None:
     if not exec_ttl or worker.request is None:
         return None
     return worker.request.started + exec_ttl
+
+
+def start_deadline(worker: Worker, start_timeout: float) -> float | None:
+    """When a worker still loading its handlers must be given up on (pool.start_timeout)."""
+    if worker.pid is not None or worker.state not in (State.STARTING, State.WARMING):
+        return None
+    return worker.started + start_timeout
+
+
+def jittered_ttl(ttl: float, ident: bytes) -> float:
+    """`ttl` plus up to 5 % jitter, fixed for each worker (seeded by its identity), so that
+    workers started together, as after a reset, do not all leave together."""
+    return ttl * (1 + 0.05 * random.Random(ident).random())

@@ -20,10 +20,11 @@ from typing import Any
 import zmq
 
 from supervisor import wire
-from supervisor.config import Config
+from supervisor.config import Config, ScheduleConfig
 from supervisor.lifecycle.helper import Helper
 from supervisor.lifecycle.service import Handler
 from supervisor.pool.allocator import Pool, Request
+from supervisor.scheduling.permits import singleton_start
 from supervisor.scheduling.scheduler import run_scheduler
 from supervisor.triggers.timeline import Tick, TickStats
 
@@ -101,15 +102,56 @@ class Ticker:
         for schedule in self.schedules.values():
             spec = {"name": schedule.name, "every": schedule.every, "cron": schedule.cron,
                     "anchor": anchor}
+            if schedule.singleton:
+                spec = _singleton_spec(spec, schedule)
             self.specs.append(spec)
-            self.stats[schedule.name] = TickStats.for_schedule(spec)
+            self.stats[schedule.name] = TickStats.for_schedule(spec, self._singleton(spec))
+        log.info("scheduler starting: %s", "; ".join(
+            f"{s.name} {f'every {s.every:g}s' if s.every else f'cron {s.cron!r}'} -> {s.handler}"
+            for s in self.schedules.values()))
         self.scheduler.start(time.monotonic())
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reloaded config: unchanged schedules go on counting where they were, new
+        ones start from now, removed ones stop; the scheduler process is replaced."""
+        schedules = {s.name: s for s in config.schedules}
+        self.config = config
+        if schedules == self.schedules:
+            return
+        kept = {name for name, s in schedules.items() if self.schedules.get(name) == s}
+        self.schedules = schedules
+        if not self.specs:
+            return  # not started yet: `start` reads the new schedules
+        anchor = time.time() + _START_LEAD
+        self.specs = [spec for spec in self.specs if spec["name"] in kept]
+        for name, schedule in schedules.items():
+            if name not in kept:
+                spec = {"name": name, "every": schedule.every, "cron": schedule.cron,
+                        "anchor": anchor}
+                if schedule.singleton:
+                    spec = _singleton_spec(spec, schedule)
+                self.specs.append(spec)
+                self.stats[name] = TickStats.for_schedule(spec, self._singleton(spec))
+        log.info("schedules reloaded: %s", ", ".join(sorted(schedules)) or "none")
+        self.scheduler.replace()
 
     def _scheduler_args(self) -> tuple:
         """A restarted scheduler resumes each schedule's numbering where it stopped."""
         resume = {name: stats.resume_state() for name, stats in self.stats.items()}
+        for spec in self.specs:
+            if spec.get("singleton"):
+                resume[spec["name"]] = self._singleton(spec)
+        cluster = self.config.cluster
+        permits = None if cluster is None else {
+            "endpoint": f"ipc://{self.config.run_dir}/cluster.sock", "ahead": cluster.claim_ahead}
         return (f"ipc://{self.config.run_dir}/ticks.sock", self.specs, resume,
-                (self.config.log_endpoint, self.config.log.level))
+                (self.config.log_endpoint, self.config.log.level), permits)
+
+    @staticmethod
+    def _singleton(spec: dict) -> dict | None:
+        """Singleton slots lie on a fixed grid: (re)start at the next one, not from our past."""
+        return singleton_start(spec, time.time() + _START_LEAD) if spec.get("singleton") \
+            else None
 
     # --- ticks ---
 
@@ -125,16 +167,21 @@ class Ticker:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("dropped a malformed tick: %s", exc)
             return
+        schedule = self.schedules.get(tick.schedule)
+        if schedule is None:  # from a scheduler replaced by a reload, for a removed schedule
+            return
         stats.received(tick)
-        schedule = self.schedules[tick.schedule]
         if tick.missed:
             self.record(tick.schedule, "late", tick.missed)
         if schedule.overlap == "skip" and self.running[tick.schedule]:
             self._skip(tick.schedule, "overlap")
         else:
             body = json.dumps({"tick": tick.tick}).encode()
-            context = json.dumps({"lastTick": tick.last_tick, "schedule": tick.schedule,
-                                  "scheduledAt": tick.scheduled_at}).encode()
+            fields = {"lastTick": tick.last_tick, "schedule": tick.schedule,
+                      "scheduledAt": tick.scheduled_at}
+            if tick.cluster is not None:
+                fields["cluster"] = tick.cluster
+            context = json.dumps(fields).encode()
             now = time.monotonic()
             request = Request(TickJob(tick.schedule, tick.tick, self), schedule.handler.encode(),
                               body, context, now)
@@ -163,4 +210,9 @@ class Ticker:
 
     def snapshot(self) -> dict[str, dict]:
         return {name: {**stats.as_dict(), "running": self.running[name]}
-                for name, stats in self.stats.items()}
+                for name, stats in self.stats.items() if name in self.schedules}
+
+
+def _singleton_spec(spec: dict, schedule: ScheduleConfig) -> dict:
+    """A singleton `every` schedule on the cluster's shared grid: the fixed anchor, not now."""
+    return {**spec, "singleton": True, "anchor": schedule.anchor or 0.0}

@@ -19,6 +19,7 @@ from typing import Any
 
 import zmq
 
+from supervisor.scheduling.permits import Permits
 from supervisor.triggers.timeline import Tick, Timeline
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
@@ -38,6 +39,7 @@ def run_scheduler(
     schedules: list[dict[str, Any]],
     resume: dict[str, dict[str, Any]] | None = None,
     log: tuple[str, str] | None = None,
+    permits: dict[str, Any] | None = None,
 ) -> None:
     """Process main: emit ticks to `endpoint` until SIGTERM, `[b"stop"]` or the parent's death.
 
@@ -45,6 +47,7 @@ def run_scheduler(
     maps a name to `{"next_tick", "last_tick", "anchor"}` so that a restarted
     scheduler continues the numbering; only plain data, as spawn must pickle it.
     `log` is the master's log endpoint and level, for output tagged `scheduler`.
+    `permits` (`{"endpoint", "ahead"}`) gates the schedules marked `singleton`.
     """
     parent = os.getppid()
     die_with_parent()
@@ -59,11 +62,15 @@ def run_scheduler(
     capture = Capture(ctx, log[0], "scheduler", log[1]) if log else None
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, _LINGER_MS)
+    clock = _MonotonicWall()
+    gate = _permits(ctx, permits, schedules, clock)
     try:
         sock.connect(endpoint)
-        if not _serve(sock, timelines, wakeup, parent):
+        if not _serve(sock, timelines, wakeup, parent, clock, gate):
             sock.setsockopt(zmq.LINGER, 0)
     finally:
+        if gate is not None:
+            gate.close()
         sock.close()
         if capture is not None:
             capture.close()
@@ -71,29 +78,53 @@ def run_scheduler(
         wakeup.close()
 
 
-def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int) -> bool:
+def _permits(ctx: zmq.Context, permits: dict[str, Any] | None, schedules: list[dict[str, Any]],
+             clock: _MonotonicWall) -> Permits | None:
+    """The gate for singleton schedules, when there are any."""
+    gated = {spec["name"] for spec in schedules if spec.get("singleton")}
+    if not permits or not gated:
+        return None
+    return Permits(ctx, permits["endpoint"], permits["ahead"], gated, clock.offset)
+
+
+def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, parent: int,
+           clock: _MonotonicWall, gate: Permits | None = None) -> bool:
     """The emit-and-wait loop; False when it ended because the parent went away."""
-    clock = _MonotonicWall()
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     poller.register(wakeup.fileno(), zmq.POLLIN)
+    if gate is not None:
+        poller.register(gate.socket, zmq.POLLIN)
     while not wakeup.requested:
         if os.getppid() != parent:
             return False
         now = clock.now()
         blocked = False
+        if gate is not None:
+            gate.ask_due(timelines, now)
+            gate.drain()
+            for tick in gate.late():
+                if _send(sock, tick):
+                    gate.sent(tick)
         for timeline in timelines:
             tick = timeline.poll(now)
             if tick is None:
                 continue
-            if _send(sock, tick):
+            out = tick if gate is None else gate.admit(tick)
+            if out is None:
+                timeline.commit(tick)  # not ours to fire: another node's, or counted missed
+            elif _send(sock, out):
                 timeline.commit(tick)
+                if gate is not None:
+                    gate.sent(out)
             else:
                 blocked = True  # left uncommitted: the retry coalesces, nothing is lost
         if blocked:
             wait = _SEND_RETRY
         else:
             wait = min((t.due for t in timelines), default=math.inf) - clock.now()
+        if gate is not None:
+            wait = min(wait, gate.next_ask(timelines) - clock.now())
         wait = min(wait, _MAX_WAIT)
         if wait > _SLEEP_BELOW:
             # Stop short of the due time: zmq_poll has a millisecond clock and can
@@ -103,6 +134,8 @@ def _serve(sock: zmq.Socket, timelines: list[Timeline], wakeup: _StopSignals, pa
                 return True
             if wakeup.fileno() in events:
                 wakeup.drain()
+            if gate is not None and gate.socket in events:
+                gate.drain()
         elif wait > 0:
             time.sleep(wait)
     return True

@@ -175,38 +175,28 @@ def frame_length(header: bytes) -> int:
     return length
 
 
+# Request field <-> RequestPacket field (the protocol's names).
+_REQUEST_FIELDS = (("version", "iVersion"), ("packet_type", "cPacketType"),
+                   ("message_type", "iMessageType"), ("request_id", "iRequestId"),
+                   ("servant", "sServantName"), ("func", "sFuncName"), ("buffer", "sBuffer"),
+                   ("timeout_ms", "iTimeout"), ("context", "context"), ("status", "status"))
+
+
+def _copy(source: Any, pairs: Any) -> dict[str, Any]:
+    """Fields of `source` under new names; the dict-valued ones copied."""
+    return {to: dict(value) if isinstance(value := getattr(source, name), dict) else value
+            for name, to in pairs}
+
+
 def encode_request(request: Request) -> bytes:
     """Frame of a RequestPacket, ready to write to the node's socket."""
-    packet = _RequestPacket(
-        iVersion=request.version,
-        cPacketType=request.packet_type,
-        iMessageType=request.message_type,
-        iRequestId=request.request_id,
-        sServantName=request.servant,
-        sFuncName=request.func,
-        sBuffer=request.buffer,
-        iTimeout=request.timeout_ms,
-        context=dict(request.context),
-        status=dict(request.status),
-    )
-    return frame(packet.encode())
+    return frame(_RequestPacket(**_copy(request, _REQUEST_FIELDS)).encode())
 
 
 def decode_request(body: bytes) -> Request:
     """RequestPacket from a frame body (the bytes after the length)."""
     packet = _decode(_RequestPacket, body, "RequestPacket")
-    return Request(
-        version=packet.iVersion,
-        packet_type=packet.cPacketType,
-        request_id=packet.iRequestId,
-        servant=packet.sServantName,
-        func=packet.sFuncName,
-        buffer=packet.sBuffer,
-        timeout_ms=packet.iTimeout,
-        message_type=packet.iMessageType,
-        context=dict(packet.context),
-        status=dict(packet.status),
-    )
+    return Request(**_copy(packet, [(to, name) for name, to in _REQUEST_FIELDS]))
 
 
 def _tup(values: dict[str, Struct]) -> bytes:

@@ -281,5 +281,6 @@ def load(path: str | Path) -> TarsServerConf:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}:0: cannot read Tars conf: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{path}: cannot read the Tars conf: {reason}") from None
     return parse_server_conf(text, str(path))

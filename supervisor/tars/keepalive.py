@@ -58,7 +58,7 @@ class KeepAlive:
         node: Endpoint,
         probe: Callable[[], bool],
         pid: int,
-        interval: float = 30.0,
+        interval: float,
         app_version: str = "",
         packet_version: int = TARS_VERSION,
         oneway: bool = False,
@@ -159,20 +159,17 @@ class KeepAlive:
             self._next_due = base + slots * self.interval
         return max(0.0, self._next_due - self._clock())
 
-    def run(self, stop: threading.Event) -> None:
-        """Report until `stop` is set; returns within one call timeout of it being set."""
-        log.info(
-            "keepalive for %s.%s to %s@%s every %gs, adapters: %s",
-            self.app,
-            self.server,
-            self.node_servant,
-            self.node,
-            self.interval,
-            ", ".join(self.adapters),
-        )
+    def run(self, stop: threading.Event, on_round: Callable[[], None] = lambda: None,
+            still: Callable[[], bool] = lambda: True, max_wait: float = 1.0) -> None:
+        """Report until `stop` is set or `still()` turns false, calling `on_round` after each
+        round; returns within one call timeout of either."""
         try:
-            while not stop.is_set():
-                stop.wait(self.poll())
+            while not stop.is_set() and still():
+                rounds = self.rounds
+                delay = self.poll()
+                if self.rounds != rounds:
+                    on_round()
+                stop.wait(min(delay, max_wait))
         finally:
             self.close()
 

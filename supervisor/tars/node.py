@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from supervisor.tars import codec
 from supervisor.tars.conf import Endpoint
@@ -77,14 +78,7 @@ class NodeClient:
         info = codec.ServerInfo(app, server, pid, adapter)
 
         def build(request_id: int, timeout_ms: int) -> bytes:
-            return codec.keep_alive(
-                info,
-                request_id=request_id,
-                version=self.version,
-                oneway=self.oneway,
-                timeout_ms=timeout_ms,
-                servant=self.servant,
-            )
+            return codec.keep_alive(info, **self._packet(request_id, timeout_ms))
 
         return self._call("keepAlive", build, timeout)
 
@@ -94,18 +88,15 @@ class NodeClient:
         """Tell the node which version of the framework runs `app.server`."""
 
         def build(request_id: int, timeout_ms: int) -> bytes:
-            return codec.report_version(
-                app,
-                server,
-                version,
-                request_id=request_id,
-                version=self.version,
-                oneway=self.oneway,
-                timeout_ms=timeout_ms,
-                servant=self.servant,
-            )
+            return codec.report_version(app, server, version,
+                                        **self._packet(request_id, timeout_ms))
 
         return self._call("reportVersion", build, timeout)
+
+    def _packet(self, request_id: int, timeout_ms: int) -> dict[str, Any]:
+        """The packet settings every call shares."""
+        return {"request_id": request_id, "version": self.version, "oneway": self.oneway,
+                "timeout_ms": timeout_ms, "servant": self.servant}
 
     def _call(self, func: str, build: Callable[[int, int], bytes], timeout: float | None) -> int:
         budget = self.timeout if timeout is None else min(timeout, self.timeout)

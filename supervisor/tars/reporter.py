@@ -125,14 +125,10 @@ def run_reporter(spec: ReporterSpec) -> None:
              spec.server, spec.pid, spec.node_servant, spec.node, spec.interval,
              ", ".join(reporter.adapters))
     try:
-        while not stop.is_set() and os.getppid() == parent:
-            rounds = reporter.rounds
-            delay = reporter.poll()
-            if reporter.rounds != rounds:
-                link.report(reporter.last_result, reporter.snapshot())
-            stop.wait(min(delay, _MAX_WAIT))
+        reporter.run(stop, on_round=lambda: link.report(reporter.last_result,
+                                                        reporter.snapshot()),
+                     still=lambda: os.getppid() == parent, max_wait=_MAX_WAIT)
     finally:
-        reporter.close()
         link.close()
         capture.close()
         context.term()

@@ -44,6 +44,10 @@ def resolve(config: Config, tars_config: str | None = None) -> Config:
         if config.keepalive_enabled:
             raise ConfigError(f"{config.path}: keepalive.enabled: needs tars.config (the node "
                               "to report to and the adapters come from the Tars conf)")
+        if config.cluster is not None and not config.cluster.name:
+            raise ConfigError(f"{config.path}: cluster.name: expected a name (the key prefix "
+                              "shared by every node of the cluster); only under Tars does it "
+                              "default to App.Server")
         return config
     return apply(config, tars_conf.load(path))
 
@@ -59,6 +63,8 @@ def apply(config: Config, conf: TarsServerConf) -> Config:
     changes: dict = {"tars_config": conf.path, "tars": conf}
     if config.keepalive_enabled is None:
         changes["keepalive_enabled"] = True
+    if config.cluster is not None and not config.cluster.name:
+        changes["cluster"] = config.cluster.named(f"{conf.app}.{conf.server}")
     if conf.logpath:
         name = f"{conf.app}.{conf.server}.log"
         log_file = os.path.join(os.path.abspath(conf.logpath), conf.app, conf.server, name)

@@ -187,34 +187,19 @@ class StandInNode:
         request = codec.decode_request(body)
         call = codec.decode_call(request)
         now = time.time()
+        common = (call.func, request.version, request.packet_type == codec.ONEWAY,
+                  request.request_id)
         if call.info is not None:
             info = call.info
             key = (info.application, info.server_name, info.adapter)
             last = self._last_seen.get(key)
             self._last_seen[key] = now
-            record = Call(
-                call.func,
-                request.version,
-                request.packet_type == codec.ONEWAY,
-                request.request_id,
-                info.application,
-                info.server_name,
-                pid=info.pid,
-                adapter=info.adapter,
-                time=now,
-                since_last=None if last is None else now - last,
-            )
+            record = Call(*common, info.application, info.server_name, pid=info.pid,
+                          adapter=info.adapter, time=now,
+                          since_last=None if last is None else now - last)
         else:
-            record = Call(
-                call.func,
-                request.version,
-                request.packet_type == codec.ONEWAY,
-                request.request_id,
-                call.app,
-                call.server_name,
-                app_version=call.app_version,
-                time=now,
-            )
+            record = Call(*common, call.app, call.server_name, app_version=call.app_version,
+                          time=now)
         with self._changed:
             self._calls.append(record)
             self._changed.notify_all()

@@ -138,9 +138,10 @@ class Tick:
     last_tick: float | None
     missed: int
     next_at: float | None = None
+    cluster: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "schedule": self.schedule,
             "tick": self.tick,
             "scheduledAt": self.scheduled_at,
@@ -148,6 +149,9 @@ class Tick:
             "missed": self.missed,
             "nextAt": self.next_at,
         }
+        if self.cluster is not None:
+            wire["cluster"] = self.cluster
+        return wire
 
     @classmethod
     def from_wire(cls, data: object) -> Tick:
@@ -162,6 +166,7 @@ class Tick:
                 last_tick=_optional_float(data.get("lastTick")),
                 missed=_typed(data.get("missed", 0), int),
                 next_at=_optional_float(data.get("nextAt")),
+                cluster=_cluster(data.get("cluster")),
             )
         except KeyError as exc:
             raise ValueError(f"tick message: missing {exc.args[0]!r}") from None
@@ -174,6 +179,22 @@ def _typed(value: Any, kind: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ValueError(f"tick message: unexpected value {value!r}")
     return value
+
+
+def _cluster(value: Any) -> dict[str, Any] | None:
+    """A singleton tick's fence: `{"epoch": int|None, "node": str, "slot": int[, "degraded"]}`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not set(value) <= {"epoch", "node", "slot", "degraded"}:
+        raise ValueError(f"tick message: unexpected cluster {value!r:.200}")
+    epoch = value.get("epoch")
+    if epoch is not None:
+        _typed(epoch, int)
+    _typed(value.get("node"), str)
+    _typed(value.get("slot"), int)
+    if not isinstance(value.get("degraded", False), bool):
+        raise ValueError("tick message: cluster.degraded must be true or false")
+    return dict(value)
 
 
 def _optional_float(value: Any) -> float | None:

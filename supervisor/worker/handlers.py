@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import traceback
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -13,9 +14,22 @@ Handler = Callable[[Any], Any]
 class HandlerLoadError(Exception):
     """A configured handler or interceptor cannot be used; `key` is its config path."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, trace: str = "") -> None:
         super().__init__(message)
         self.key = key
+        self.trace = trace
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of a failed import in the user's own files: importlib's frames and ours
+    left out; empty when none is left (the module simply does not exist)."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if not frame.filename.startswith("<frozen")
+              and frame.filename not in (__file__, importlib.__file__)]
+    if not frames and not isinstance(exc, SyntaxError):
+        return ""
+    return "Traceback (most recent call last):\n" + "".join(
+        traceback.format_list(frames) + traceback.format_exception_only(exc)).rstrip()
 
 
 def resolve(target: str, key: str) -> Callable:
@@ -25,7 +39,7 @@ def resolve(target: str, key: str) -> Callable:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:
         raise HandlerLoadError(key, f"cannot import module {module_name!r}: "
-                                    f"{type(exc).__name__}: {exc}") from exc
+                                    f"{type(exc).__name__}: {exc}", user_traceback(exc)) from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -14,6 +14,7 @@ import zmq
 from supervisor import wire
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, set_title
+from supervisor.worker.diagnostics import enable_stack_dumps
 from supervisor.worker.handlers import HandlerLoadError, build
 from supervisor.worker.journal import Journal
 from supervisor.worker.runner import Runner, Runtime
@@ -31,6 +32,8 @@ class WorkerSpec:
     interceptors: dict[str, list[str]]
     log_level: str
     cwd: str
+    import_path: tuple[str, ...] = ()
+    stacks: str | None = None
     journal: str = ""
     max_message_size: int = 16 * 2**20
 
@@ -42,12 +45,13 @@ def main(spec: WorkerSpec) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     runtime = Runtime()
     signal.signal(signal.SIGTERM, runtime.on_term)
+    if spec.stacks:
+        enable_stack_dumps(spec.stacks)
     set_title(f"supervisor: worker {spec.id}")
     os.environ["SUPERVISOR_WORKER_ID"] = str(spec.id)
     os.environ["SUPERVISOR_MODE"] = "worker"
     os.chdir(spec.cwd)
-    if spec.cwd not in sys.path:
-        sys.path.insert(0, spec.cwd)
+    sys.path[:0] = [entry for entry in (spec.cwd, *spec.import_path) if entry not in sys.path]
     context = zmq.Context()
     capture = Capture(context, spec.log_endpoint, f"worker {spec.id}", spec.log_level)
     sock = context.socket(zmq.DEALER)
@@ -58,7 +62,8 @@ def main(spec: WorkerSpec) -> None:
     try:
         table = build(spec.handlers, spec.interceptors)
     except HandlerLoadError as exc:
-        sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc)}).encode()])
+        sock.send_multipart([wire.FATAL, json.dumps({"key": exc.key, "error": str(exc),
+                                                     "traceback": exc.trace}).encode()])
         code = 3
     else:
         journal = Journal(spec.journal)

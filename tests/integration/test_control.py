@@ -154,7 +154,7 @@ def test_scale_reset_and_stop_over_control(start_master):
             control.call("scale", delta=1, workers=3)
         before = master.worker_pids()[0]
         assert cli("reset", "-c", str(master.config_path)).stdout.strip() == \
-            "supervisor: reset: replacing 1 workers"
+            "supervisor: reset: replacing 1 worker"
         wait_until(lambda: master.worker_pids().get(0) not in (None, before))
         reply = control.call("stop")
         assert reply["stopping"] and reply["pid"] == master.pid

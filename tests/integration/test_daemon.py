@@ -78,7 +78,8 @@ def test_pid_file_of_a_killed_master_does_not_block_start(config):
     wait_until(lambda: gone(tree), timeout=10)
     assert _master_pid(config) == pid, "the killed master's pid file is still there"
     not_running = cli("status", "--json", "-c", str(config))
-    assert not_running.returncode == 3 and json.loads(not_running.stdout) == {"running": False}
+    assert not_running.returncode == 3 and json.loads(not_running.stdout) == {
+        "running": False, "pidfile": str(config.parent / "run" / "supervisor.pid")}
 
     again = cli("start", "-c", str(config))
     assert again.returncode == 0, again.stderr

@@ -13,7 +13,8 @@ from tests.support import ROOT, MasterProcess, gone, wait_until
 
 def test_scripts_run_serves_and_ctrl_c_leaves_nothing():
     run_dir = Path(tempfile.mkdtemp(prefix="sv-script-")) / "run"
-    env = {"SUPERVISOR_RUN_DIR": str(run_dir), "SUPERVISOR_LISTEN": f"ipc://{run_dir}/exec.sock"}
+    env = {"SUPERVISOR_RUN_DIR": str(run_dir), "SUPERVISOR_LISTEN": f"ipc://{run_dir}/exec.sock",
+           "SUPERVISOR_LOG_LEVEL": "debug"}  # ticks are logged at debug
     master = MasterProcess(None, env=env, args=[str(ROOT / "scripts" / "run")],
                            endpoint=env["SUPERVISOR_LISTEN"])
     try:
@@ -24,7 +25,8 @@ def test_scripts_run_serves_and_ctrl_c_leaves_nothing():
                                 cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                                 text=True, timeout=30)
         assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
-        master.wait_for(r"workers.ticker: tick 2 ", timeout=10)
+        master.wait_for(r"INFO .* scheduler starting: ticker every 1s -> tick$")
+        master.wait_for(r"DEBUG .*workers.ticker: tick 2 ", timeout=10)
         stamps = [datetime.strptime(master.wait_for(rf"^(\S+ \S+) .*workers.ticker: tick {n} ")
                                     .group(1), "%Y-%m-%d %H:%M:%S,%f") for n in range(3)]
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]

@@ -281,7 +281,8 @@ def test_from_conf_takes_adapters_and_node() -> None:
         "</server>\n</application>\n</tars>\n",
         "A.S.config.conf",
     )
-    reporter = KeepAlive.from_conf(conf, probe=lambda: True, pid=1, client=FakeNode(Clock()))
+    reporter = KeepAlive.from_conf(conf, probe=lambda: True, pid=1, interval=30.0,
+                                   client=FakeNode(Clock()))
     assert (reporter.app, reporter.server) == ("A", "S")
     assert reporter.adapters == ["A.S.ObjAdapter", "AdminAdapter"]
     assert reporter.node == Endpoint("10.0.0.5", 19386, 60000)

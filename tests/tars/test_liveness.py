@@ -72,7 +72,7 @@ def test_reporter_is_its_own_process_and_reports_the_master_pid(start_master, tm
     assert len(reporter) == 1
     master.wait_for(r"\[keepalive \d+\] supervisor\.reporter: keepalive for App\.Server")
     reporter[0].kill()
-    master.wait_for(r"keepalive reporter exited with code -9; restarting")
+    master.wait_for(r"keepalive reporter killed by SIGKILL; restarting")
     killed_at = time.time()
     assert _resumed(node, killed_at, timeout=3 * INTERVAL).pid == master.pid
     [restarted] = [p for p in master.descendants()

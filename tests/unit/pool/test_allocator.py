@@ -9,8 +9,8 @@ def request(name: str, now: float = 0.0) -> Request:
     return Request(name, b"echo", b"", b"", now)
 
 
-def ready_pool(size: int, **options) -> Pool:
-    pool = Pool(**options)
+def ready_pool(size: int, max_queue_size: int = 0, allocate_timeout: float = 60.0) -> Pool:
+    pool = Pool(max_queue_size, allocate_timeout)
     for i in range(size):
         pool.add(i, f"w{i}".encode(), 0.0)
         pool.ready(f"w{i}".encode(), 100 + i, 0.0)
@@ -52,7 +52,7 @@ def test_allocate_timeout_expires_oldest_first():
 
 
 def test_a_starting_worker_takes_the_waiting_request():
-    pool = Pool()
+    pool = Pool(0, 60.0)
     pool.add(0, b"w0", 0)
     assert pool.submit(request("early"), 0) is None
     worker, taken = pool.ready(b"w0", 42, 1)
@@ -81,7 +81,7 @@ def test_retire_idle_now_busy_after_its_request():
 
 
 def test_a_worker_retired_while_starting_takes_nothing():
-    pool = Pool()
+    pool = Pool(0, 60.0)
     pool.add(0, b"w0", 0)
     pool.submit(request("waiting"), 0)
     assert pool.retire(b"w0") is True
@@ -109,7 +109,7 @@ def test_stale_events_are_ignored():
 
 
 def test_job_cap_and_the_last_serving_workers_ceiling():
-    pool = Pool()
+    pool = Pool(0, 60.0)
     for name in (b"a", b"b"):
         pool.add(0, name, 0, limits=(2, 3))
         pool.ready(name, 1, 0)

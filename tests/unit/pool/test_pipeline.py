@@ -11,8 +11,8 @@ def request(name: str, handler: bytes = b"echo", now: float = 0.0, **fields) -> 
 
 
 def pool_of(size: int, pipeline: int = 4, fast: tuple[bytes, ...] = (b"echo",),
-            **options) -> Pool:
-    pool = Pool(pipeline=pipeline, prefetch_below=0.005, **options)
+            max_queue_size: int = 0, **options) -> Pool:
+    pool = Pool(max_queue_size, 60.0, pipeline=pipeline, prefetch_below=0.005, **options)
     for handler in fast:
         for _ in range(4):
             pool.durations.record(handler, 0.0001)
@@ -134,7 +134,7 @@ def test_a_retired_worker_runs_everything_it_holds_then_stops():
 
 
 def test_no_prefetch_past_the_job_cap():
-    pool = Pool(pipeline=4)
+    pool = Pool(0, 60.0, pipeline=4, prefetch_below=0.005)
     for _ in range(4):
         pool.durations.record(b"echo", 0.0001)
     for name in (b"a", b"b"):

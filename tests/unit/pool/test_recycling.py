@@ -6,7 +6,14 @@ from collections import deque
 from supervisor.config import Policy
 from supervisor.pool.allocator import Request, State, Worker
 from supervisor.pool.backoff import Backoff
-from supervisor.pool.recycling import exec_deadline, job_limits, should_prespawn, soft_reason
+from supervisor.pool.recycling import (
+    exec_deadline,
+    jittered_ttl,
+    job_limits,
+    should_prespawn,
+    soft_reason,
+    start_deadline,
+)
 
 
 def worker(**fields) -> Worker:
@@ -35,7 +42,7 @@ def test_prespawn_margin_follows_the_job_rate():
 def test_soft_limits():
     limits = Policy(ttl=60, idle_ttl=10, max_worker_memory=80)
     assert soft_reason(worker(), 5.0, limits, 10) is None
-    assert "ttl 60s" in soft_reason(worker(state=State.WORKING), 61.0, limits, 10)
+    assert "ttl 60s" in soft_reason(worker(state=State.WORKING), 64.0, limits, 10)
     assert "idle" in soft_reason(worker(), 11.5, limits, 10)
     assert soft_reason(worker(state=State.WORKING), 11.5, limits, 10) is None
     assert "RSS 90 MB above max_worker_memory 80 MB" in soft_reason(worker(), 2.0, limits, 90)
@@ -59,3 +66,22 @@ def test_backoff_doubles_caps_and_resets():
     assert backoff.failing() == 1
     backoff.succeeded(0)
     assert backoff.failing() == 0 and backoff.failed(0) == 0.1
+
+
+def test_ttl_is_jittered_within_five_percent_and_fixed_per_worker():
+    ttls = [jittered_ttl(100.0, f"{i}.{i}".encode()) for i in range(200)]
+    assert all(100.0 <= ttl <= 105.0 for ttl in ttls)
+    assert max(ttls) - min(ttls) > 3.0  # spread, so workers of one reset do not leave together
+    assert jittered_ttl(100.0, b"0.7") == jittered_ttl(100.0, b"0.7")
+    limits = Policy(ttl=100)
+    ident = min((f"0.{i}".encode() for i in range(50)), key=lambda i: -jittered_ttl(100.0, i))
+    due = 1.0 + jittered_ttl(100.0, ident)  # ready_at is 1.0
+    assert soft_reason(worker(ident=ident), due - 0.01, limits, None) is None
+    assert "ttl 100s" in soft_reason(worker(ident=ident), due, limits, None)
+
+
+def test_start_deadline_only_for_workers_still_loading():
+    assert start_deadline(worker(state=State.STARTING, started=2.0), 5.0) == 7.0
+    assert start_deadline(worker(state=State.WARMING, started=2.0), 5.0) == 7.0
+    assert start_deadline(worker(state=State.STARTING, pid=42), 5.0) is None
+    assert start_deadline(worker(state=State.READY), 5.0) is None
