@@ -1,4 +1,8 @@
-"""Calling the pool from another program: `Client` (threads) and `AsyncClient` (asyncio)."""
+"""Calling the pool from another program: `Client` (threads) and `AsyncClient` (asyncio).
+
+Beside `pool` in the layers: imports only `errors` and `wire` (and `failover`, given the
+client class, for `Client([...])`).
+"""
 
 from supervisor.client.aio import AsyncClient
 from supervisor.client.sync import Client

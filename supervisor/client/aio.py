@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -58,33 +57,22 @@ class AsyncClient:
                   context: dict | None = None, timeout: float | None = None,
                   chunksize: int = 1) -> AsyncIterator[bytes]:
         """Responses for each body in input order, many in flight (see `Client.map`)."""
-        if chunksize < 1:
-            raise ValueError("chunksize must be at least 1")
-        name, _, ctx = calls.encode(handler, b"", context)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        kind, source = calls.requests(bodies, chunksize)
+        feed = calls.Feed(handler, bodies, context, timeout, chunksize)
         in_flight: deque[asyncio.Future] = deque()
 
         def send_next() -> None:
-            body = next(source, None)
-            if body is None:
-                return
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-            in_flight.append(self._start(kind, handler, name, body, ctx, left))
+            sent = feed.next()
+            if sent is not None:
+                in_flight.append(self._start(*sent))
 
-        for _ in range(calls.window(chunksize)):
+        for _ in range(feed.window):
             send_next()
         try:
             while in_flight:
                 value = await in_flight[0]
                 in_flight.popleft()
                 send_next()
-                if chunksize == 1:
-                    yield value
-                    continue
-                for item in value:
-                    if isinstance(item, SupervisorError):
-                        raise item
+                for item in calls.items(value):
                     yield item
         finally:
             for future in in_flight:

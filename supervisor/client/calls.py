@@ -7,11 +7,13 @@ requests can be in flight on one socket.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
 import os
 import struct
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 import zmq
@@ -153,8 +155,77 @@ class Call:
         return outcome(self.status, self.result)
 
 
-def window(chunksize: int) -> int:
-    return max(MAP_CHUNKS, MAP_WINDOW // chunksize)
+class Deadlines:
+    """When the calls in flight give up, earliest first (a heap, pruned as calls end)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+
+    @property
+    def first(self) -> float:
+        return self._heap[0][0] if self._heap else float("inf")
+
+    def add(self, call: Call) -> None:
+        if call.deadline is not None:
+            heapq.heappush(self._heap, (call.deadline, call.req_id))
+
+    def due(self, now: float, calls: dict[int, Call]) -> list[Call]:
+        """The calls still in flight whose deadline passed; forgets theirs and ended ones."""
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            call = calls.get(heapq.heappop(self._heap)[1])
+            if call is not None:
+                due.append(call)
+        if len(self._heap) > 2 * len(calls) + 64:
+            self._heap = [(c.deadline, c.req_id) for c in calls.values() if c.deadline is not None]
+            heapq.heapify(self._heap)
+        return due
+
+
+class Feed:
+    """What `map` sends next: (kind, handler, name, body, context, time left) per body or
+    per chunk, and how many to keep in flight."""
+
+    def __init__(self, handler: str, bodies: Any, context: dict | None, timeout: float | None,
+                 chunksize: int) -> None:
+        if chunksize < 1:
+            raise ValueError("chunksize must be at least 1")
+        self.handler = handler
+        self.name, _, self.context = encode(handler, b"", context)
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.kind, self.source = requests(bodies, chunksize)
+        self.window = max(MAP_CHUNKS, MAP_WINDOW // chunksize)
+
+    def next(self) -> tuple[int, str, bytes, bytes, bytes, float | None] | None:
+        body = next(self.source, None)
+        if body is None:
+            return None
+        left = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.001)
+        return self.kind, self.handler, self.name, body, self.context, left
+
+
+def items(value: Any) -> Any:
+    """The answers one call of `map` stands for: a chunk's in order (raising the first
+    error in its turn), or the one answer."""
+    if not isinstance(value, list):
+        yield value
+        return
+    for item in value:
+        if isinstance(item, SupervisorError):
+            raise item
+        yield item
+
+
+def resolve(call: Call) -> None:
+    """Complete a `submit` future with its call's outcome (unless its owner cancelled it)."""
+    try:
+        value = call.value()
+    except SupervisorError as exc:
+        method, value = call.future.set_exception, exc
+    else:
+        method = call.future.set_result
+    with contextlib.suppress(InvalidStateError):
+        method(value)
 
 
 def expired(handler: str, timeout: float | None) -> ExecTimeout:

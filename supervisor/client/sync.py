@@ -12,7 +12,6 @@ whichever thread reads, or by a helper thread when nobody else is waiting.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import os
 import select
@@ -20,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from typing import Any
 
 import zmq
@@ -68,7 +67,7 @@ class Client:
         self._lock = threading.Lock()  # the calls table and the reader role
         self._state = threading.Condition(self._lock)
         self._calls: dict[int, calls.Call] = {}
-        self._deadlines: list[tuple[float, int]] = []
+        self._deadlines = calls.Deadlines()
         self._ids = itertools.count(1)
         self._reading = False
         self._futures = 0
@@ -110,25 +109,19 @@ class Client:
         failed call raises its typed error when its turn comes, as `Executor.map` does.
         `timeout` bounds the whole map, from this call.
         """
-        if chunksize < 1:
-            raise ValueError("chunksize must be at least 1")
-        name, _, ctx = calls.encode(handler, b"", context)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        kind, source = calls.requests(bodies, chunksize)
+        feed = calls.Feed(handler, bodies, context, timeout, chunksize)
         in_flight: deque[calls.Call] = deque()
 
         def send_next() -> bool:
-            body = next(source, None)
-            if body is None:
-                return False
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-            in_flight.append(self._start(kind, handler, name, body, ctx, left))
-            return True
+            sent = feed.next()
+            if sent is not None:
+                in_flight.append(self._start(*sent))
+            return sent is not None
 
-        for _ in range(calls.window(chunksize)):
+        for _ in range(feed.window):
             if not send_next():
                 break
-        return self._results(in_flight, send_next, chunksize > 1)
+        return self._results(in_flight, send_next)
 
     @property
     def connected(self) -> bool:
@@ -178,8 +171,7 @@ class Client:
         call = calls.Call(next(self._ids), handler, timeout, future)
         with self._lock:
             self._calls[call.req_id] = call
-            if call.deadline is not None:
-                heapq.heappush(self._deadlines, (call.deadline, call.req_id))
+            self._deadlines.add(call)
             if future is not None:
                 self._futures += 1
                 self._start_pump()
@@ -225,9 +217,9 @@ class Client:
         if connected is not None:
             self._connected = connected
 
-    def _abandon(self, call: calls.Call) -> None:
-        """The caller no longer waits: forget the call and ask the master to drop it."""
-        if self._complete(call, error=calls.closed()) and not self._closed:
+    def _abandon(self, call: calls.Call, error: SupervisorError | None = None) -> None:
+        """The caller no longer waits: end the call and ask the master to drop it."""
+        if self._complete(call, error=error or calls.closed()) and not self._closed:
             with contextlib.suppress(SupervisorError, zmq.ZMQError):
                 self._send(wire.request(wire.CANCEL, call.req_id, b"-"), None)
 
@@ -261,20 +253,12 @@ class Client:
     def _read_until(self, finished: Any) -> None:
         while not finished() and not self._closed:
             self._read()
-            if not self._deadlines or self._deadlines[0][0] > time.monotonic():
-                continue
-            now, due = time.monotonic(), []
-            with self._lock:
-                while self._deadlines and self._deadlines[0][0] <= now:
-                    call = self._calls.get(heapq.heappop(self._deadlines)[1])
-                    if call is not None:
-                        due.append(call)
-                if len(self._deadlines) > 2 * len(self._calls) + 64:
-                    self._deadlines = [(c.deadline, c.req_id) for c in self._calls.values()
-                                       if c.deadline is not None]
-                    heapq.heapify(self._deadlines)
-            for call in due:
-                self._expire(call)
+            now = time.monotonic()
+            if self._deadlines.first <= now:
+                with self._lock:
+                    due = self._deadlines.due(now, self._calls)
+                for call in due:
+                    self._expire(call)
 
     def _resign(self) -> None:
         with self._lock:
@@ -290,9 +274,8 @@ class Client:
         """
         if self._drain(False, False):
             return
-        timeout = None
-        if self._deadlines:
-            timeout = max(self._deadlines[0][0] - time.monotonic(), 0.0)
+        first = self._deadlines.first
+        timeout = None if first == float("inf") else max(first - time.monotonic(), 0.0)
         ready = select.select(self._fds, [], [], timeout)[0]
         if self._wake_r in ready:
             with contextlib.suppress(BlockingIOError):
@@ -328,21 +311,14 @@ class Client:
             self._complete_all(calls.dropped(self.endpoint), before=self._settled)
         return bool(messages) or dropped
 
-    def _results(self, in_flight: deque[calls.Call], send_next: Any,
-                 chunked: bool) -> Iterator[Any]:
+    def _results(self, in_flight: deque[calls.Call], send_next: Any) -> Iterator[Any]:
         try:
             while in_flight:
                 call = in_flight[0]
                 self._wait(call)
                 in_flight.popleft()
                 send_next()
-                if not chunked:
-                    yield call.value()
-                    continue
-                for item in call.value():
-                    if isinstance(item, SupervisorError):
-                        raise item
-                    yield item
+                yield from calls.items(call.value())
         finally:
             for call in in_flight:
                 self._abandon(call)
@@ -364,7 +340,7 @@ class Client:
                         resolved.append(call)
             self._state.notify_all()
         for call in resolved:
-            self._resolve(call)
+            calls.resolve(call)
 
     def _complete(self, call: calls.Call, status: int = 0, result: bytes = b"",
                   error: SupervisorError | None = None) -> bool:
@@ -379,29 +355,11 @@ class Client:
                 self._futures -= 1
             self._state.notify_all()
         if call.future is not None:
-            self._resolve(call)
+            calls.resolve(call)
         return True
 
-    @staticmethod
-    def _resolve(call: calls.Call) -> None:
-        try:
-            value = call.value()
-        except SupervisorError as exc:
-            with_error: Any = exc
-        else:
-            with_error = None
-        try:
-            if with_error is None:
-                call.future.set_result(value)
-            else:
-                call.future.set_exception(with_error)
-        except InvalidStateError:
-            pass  # cancelled by its owner meanwhile
-
     def _expire(self, call: calls.Call) -> None:
-        if self._complete(call, error=calls.expired(call.handler, call.timeout)):
-            with contextlib.suppress(SupervisorError, zmq.ZMQError):
-                self._send(wire.request(wire.CANCEL, call.req_id, b"-"), None)
+        self._abandon(call, calls.expired(call.handler, call.timeout))
 
     def _complete_all(self, error: SupervisorError, before: int | None = None) -> None:
         with self._lock:

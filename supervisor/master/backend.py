@@ -12,23 +12,40 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import zmq
 
 from supervisor import wire
+from supervisor.config import Config
 from supervisor.config.values import counted
 from supervisor.errors import EXIT_CONFIG, ExecTimeout, NotRunning, WorkerLost
+from supervisor.lifecycle.service import Service
+from supervisor.lifecycle.slots import Workers
 from supervisor.lifecycle.spawn import exit_text
 from supervisor.master.logs import log_handler_error
-from supervisor.pool.allocator import Request, Worker
+from supervisor.ops.operations import Operations
+from supervisor.pool.allocator import Pool, Request, Worker
 from supervisor.pool.recycling import exec_deadline, should_prespawn
 from supervisor.pool.states import UP, State
 from supervisor.worker import journal
 from supervisor.worker.runner import MOST_PER_MESSAGE
 
-if TYPE_CHECKING:
-    from supervisor.master.loop import Master
+
+class Master(Protocol):
+    """What the worker side needs of the master (`supervisor.master.loop.Master`)."""
+
+    config: Config
+    pool: Pool
+    workers: Workers
+    ops: Operations
+    services: list[Service]
+    stopping: bool
+    ready_announced: bool
+    exit_code: int
+    max_jobs: int
+
+    def stop(self, graceful: bool) -> None: ...
 
 
 def _frame(request: Request) -> bytes:
@@ -77,15 +94,19 @@ class Backend:
                 try:
                     wire.send(self.socket, frames, wire.NOBLOCK)
                 except zmq.ZMQError as exc:
-                    self._unreachable(ident, exc)
+                    self._unreachable(ident, exc, requests[start:])
                     break
 
-    def _unreachable(self, ident: bytes, exc: zmq.ZMQError) -> None:
-        """A worker that cannot be sent to is replaced; its requests never reached it, so
-        its journal shows them unstarted and they go back to the queue when it exits."""
-        log.warning("worker %s is unreachable (%s); replacing it", ident.decode(), exc)
+    def _unreachable(self, ident: bytes, exc: zmq.ZMQError, unsent: list[Request]) -> None:
+        """A worker that cannot be sent to is replaced. The requests of the failed send never
+        left (ZeroMQ refused the first frame), so they go to the head of the queue now; what
+        it may have received before is settled by its journal when it exits."""
+        log.warning("worker %s is unreachable (%s); replacing it", wire.shown(ident), exc)
+        self.pool.take_back(ident, unsent)
         self.pool.retire(ident)
         self.master.workers.kill(ident)
+        self.dispatch_all(self.pool.requeue(unsent, time.monotonic()))
+        self.flush()
 
     # --- messages from workers ---
 

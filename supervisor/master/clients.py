@@ -101,6 +101,14 @@ class Clients:
                               "running", len(frames) + extra)
         return True
 
+    def on_request(self, frames: list[bytes]) -> None:
+        """One message from a client: its routing id, then a v2 request or v1 frames."""
+        ident, *rest = frames
+        if len(rest) == 1:
+            self._request(ident, rest[0])
+        else:
+            self._legacy(ident, rest[:4], max(len(rest) - 4, 0))
+
     def _request(self, ident: bytes, frame: bytes) -> None:
         """A wire version 2 request (or cancel)."""
         if not frame or frame[0] != wire.VERSION:  # one frame, but no v2 request: as in v1

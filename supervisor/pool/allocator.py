@@ -14,82 +14,12 @@ state change goes through `states.move`.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from supervisor.pool.prefetch import Durations
+from supervisor.pool.records import Origin, Request, Worker
 from supervisor.pool.states import BUSY, State, move
 
 __all__ = ["Origin", "Pool", "QueueFullError", "Request", "State", "Worker"]
-
-
-class Origin(Protocol):
-    """Whom a request answers to (a client, a tick): it knows how to deliver the outcome."""
-
-    def answered(self, request: Request, ok: bool, body: bytes, now: float) -> None:
-        """The handler returned (`ok`) or raised; `body` is its result or error."""
-
-    def failed(self, request: Request, code: str, message: str) -> None:
-        """The pool could not run the request to an answer (`code` names the typed error)."""
-
-
-@dataclass(slots=True, eq=False)
-class Request:
-    """A request on its way through the pool; `origin` says whom to answer.
-
-    `count` is how many bodies it carries (a chunk runs each on the same worker);
-    `deadline` is when its caller stops waiting (0: never), after which it is not
-    started; `seq` is its place in its worker's stream once dispatched; `frame` is
-    the request as the wire carries it, when it came that way (then `body` and
-    `context` are left empty: they are inside it).
-    """
-
-    origin: Origin
-    handler: bytes
-    body: bytes
-    context: bytes
-    arrived: float
-    started: float = 0.0
-    count: int = 1
-    chunk: bool = False
-    deadline: float = 0.0
-    seq: int = 0
-    size: int = 0
-    frame: bytes = b""
-    blocking: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class Worker:
-    id: int
-    ident: bytes
-    started: float
-    state: State = State.STARTING
-    pid: int | None = None
-    jobs: int = 0
-    held: deque[Request] = field(default_factory=deque)
-    sent: int = 0
-    blocking: int = 0  # held requests of handlers not measured fast when they were sent
-    holding: int = 0  # bodies held (a chunk holds many)
-    last_active: float = 0.0
-    ready_at: float = 0.0
-    max_jobs: int = 0
-    job_ceiling: int = 0
-
-    @property
-    def request(self) -> Request | None:
-        """The request it runs (the oldest it holds), if any."""
-        return self.held[0] if self.held else None
-
-    @property
-    def standby(self) -> bool:
-        """A warm successor that serves nothing until activated."""
-        return self.state in (State.WARMING, State.STANDBY)
-
-    @property
-    def retiring(self) -> bool:
-        """Out of rotation: stops once idle."""
-        return self.state in (State.RETIRING, State.STOPPING)
 
 
 class QueueFullError(Exception):
@@ -275,6 +205,18 @@ class Pool:
         move(worker, State.STOPPING)
         return request
 
+    def take_back(self, ident: bytes, requests: list[Request]) -> None:
+        """`requests`, the last `ident` was given, never reached it: it holds them no more."""
+        worker = self.workers.get(ident)
+        if worker is None:
+            return
+        for request in requests:
+            if request in worker.held:
+                worker.held.remove(request)
+                self._release(worker, request)
+        if not worker.held and worker.state in (State.WORKING, State.RETIRING):
+            move(worker, State.STOPPING)
+
     def requeue(self, requests: list[Request], now: float) -> list[tuple[Worker, Request]]:
         """Requests a dead worker held but never started: back to the head of the queue.
 
@@ -314,9 +256,7 @@ class Pool:
         return dropped
 
     def drain_queue(self) -> list[Request]:
-        waiting = list(self.queue)
-        self.queue.clear()
-        self.queued_bytes = 0
+        waiting, self.queue, self.queued_bytes = list(self.queue), deque(), 0
         return waiting
 
     def next_deadline(self) -> float | None:
@@ -361,9 +301,8 @@ class Pool:
         return taken
 
     def _pop(self) -> Request:
-        request = self.queue.popleft()
-        self.queued_bytes -= request.size
-        return request
+        self.queued_bytes -= self.queue[0].size
+        return self.queue.popleft()
 
     @staticmethod
     def _may_prefetch(worker: Worker) -> bool:
