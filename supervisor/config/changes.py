@@ -3,9 +3,8 @@
 A reload replaces every worker, so whatever a worker reads at its start (handlers,
 interceptors) follows, and so do the master's own limits and schedules. What is bound or
 opened once at start (the listen and control sockets in run_dir and their limits, the
-metrics address, the
-keepalive reporter and its Tars conf, the start method's server, the Centrifugo proxy and its
-event handlers) needs a restart.
+metrics address, the keepalive reporter and its Tars conf, the start method's server, the
+Centrifugo proxy and its event handlers) needs a restart.
 """
 
 from __future__ import annotations
