@@ -166,8 +166,6 @@ class Client:
                timeout: float | None, future: Future | None = None) -> calls.Call:
         if self._closed:
             raise calls.closed()
-        if not self._connected:
-            calls.check_endpoint(self.endpoint)
         call = calls.Call(next(self._ids), handler, timeout, future)
         with self._lock:
             self._calls[call.req_id] = call
@@ -175,7 +173,9 @@ class Client:
             if future is not None:
                 self._futures += 1
                 self._start_pump()
-        try:
+        try:  # a call that cannot be sent ends in its error, as any other outcome
+            if not self._connected:
+                calls.check_endpoint(self.endpoint)
             self._send(wire.request(kind, call.req_id, name, body, calls.timeout_ms(timeout),
                                     context), call)
         except SupervisorError as exc:

@@ -269,6 +269,7 @@ class Backend:
         started, answers = record
         unstarted, recovered, lost = [], 0, 0
         for request in worker.held:
+            request.started = request.started or now  # held behind one whose answer was lost
             if request.seq in answers:
                 status, body = answers[request.seq]
                 self._deliver(worker, request, status, body, now)

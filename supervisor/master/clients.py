@@ -135,12 +135,10 @@ class Clients:
             self.ops.metrics.request(handler.decode("utf-8", "replace"), QueueFull.code, None)
             return
         caller = Caller(ident, req_id, self)
-        if self.stopping:
-            caller.refuse(NotRunning.code, "the master is stopping")
-        elif handler not in self.handler_names:
-            caller.refuse(BadRequest.code, f"unknown handler {wire.shown(handler)!r}")
-        elif (ident, req_id) in self.pending:
-            caller.refuse(BadRequest.code, f"request id {req_id} is already in flight")
+        refusal = self._refusal(handler) or ((ident, req_id) in self.pending and (
+            BadRequest.code, f"request id {req_id} is already in flight"))
+        if refusal:
+            caller.refuse(*refusal)
         else:
             now = time.monotonic()
             request = Request(caller, handler, b"", b"", now, count=count,
@@ -165,14 +163,21 @@ class Clients:
                                   wire.error_body(BadRequest.code, str(exc)))
             return
         caller = LegacyCaller(ident, req_id, self)
-        if self.stopping:
-            caller.refuse(NotRunning.code, "the master is stopping")
-        elif handler not in self.handler_names:
-            caller.refuse(BadRequest.code, f"unknown handler {wire.shown(handler)!r}")
+        refusal = self._refusal(handler)
+        if refusal:
+            caller.refuse(*refusal)
         else:
             now = time.monotonic()
             self._submit(Request(caller, handler, body, context, now,
                                  size=len(body) + len(context)), None)
+
+    def _refusal(self, handler: bytes) -> tuple[str, str] | None:
+        """Why a well-formed request is refused before it enters the pool, if it is."""
+        if self.stopping:
+            return NotRunning.code, "the master is stopping"
+        if handler not in self.handler_names:
+            return BadRequest.code, f"unknown handler {wire.shown(handler)!r}"
+        return None
 
     def _malformed(self, exc: wire.WireError) -> None:
         """Log a malformed request; under a burst, once a second with how many were dropped."""

@@ -10,6 +10,7 @@ the same public verbs (`stop`, `reset`, `scale`, `reopen_logs`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -39,7 +40,7 @@ log = logging.getLogger("supervisor.master")
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
 # Messages read from one socket per loop turn: enough to drain a burst in one wake-up, few
 # enough that a flood of requests never keeps ticks, signals or the control socket waiting.
-CLIENT_BUDGET = 256
+CLIENT_BUDGET = 64
 BUDGET = 4096
 # Slack above server.limits.message_size for a worker's answer: the error JSON around it.
 _ANSWER_SLACK = 64 * 1024
@@ -90,6 +91,7 @@ class Master:
             log.info("master %d starting %s (%s) on %s", os.getpid(),
                      counted(self.config.pool.num_workers, "worker"),
                      self.config.pool.start_method, self.config.listen)
+            gc.freeze()  # what start-up made lives on: collections need not walk it again
             self._loop()
         except StartupError:
             self.exit_code = EXIT_FAILURE
@@ -218,7 +220,8 @@ class Master:
                     not any(service.draining() for service in self.services):
                 drain(self.child_logs, self.logs.child_line, BUDGET)
                 link.refuse_queued(NotRunning, "the master stopped")
-                self.clients.flush()
+                clients.drain(BUDGET)  # what arrived meanwhile is refused: it did not run
+                clients.flush()
                 return
 
     def _flush(self) -> None:

@@ -7,14 +7,10 @@ ends in `WorkerLost`.
 """
 
 import collections
-import os
-import random
 import re
-import signal
-import time
 
 from tests.load import PipelinedLoad
-from tests.support import wait_until
+from tests.support import kill_workers_randomly, wait_until
 
 _SETTLED = re.compile(r"exited holding (\d+) requests: (\d+) answered from its journal, "
                       r"(\d+) lost, (\d+) not started")
@@ -28,18 +24,7 @@ def test_random_kills_under_pipelined_load_run_nothing_twice(start_master, tmp_p
     load = PipelinedLoad(master.endpoint, clients=2, window=32)
     try:
         load.wait_running()
-        rng = random.Random(11)
-        kills = 0
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = list(master.worker_pids().values())
-            if pids:
-                try:
-                    os.kill(rng.choice(pids), signal.SIGKILL)
-                    kills += 1
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.1)  # the fault rate under test: one kill every 100 ms
+        kills = kill_workers_randomly(master, seed=11)  # one kill every 100 ms for 10 s
         wait_until(lambda: len(master.worker_pids()) == 2, timeout=5)
         outcomes = load.stop()
     finally:

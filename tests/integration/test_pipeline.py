@@ -63,7 +63,7 @@ def test_graceful_stop_runs_what_workers_hold_and_refuses_the_rest(start_master,
         assert master.wait_exit(15) == 0
 
     _, ends, ran, outcomes = _run(start_master, tmp_path, stop)
-    assert set(ends) <= {"ok", "NotRunning"}, ends
-    assert ends["ok"] > 0
-    refused = [body for body, end in outcomes.items() if end == "NotRunning"]
-    assert not any(body in ran for body in refused)
+    # Refused (NotRunning), or still on its way when the master closed (ConnectionLost).
+    assert set(ends) <= {"ok", "NotRunning", "ConnectionLost"}, ends
+    assert ends["ok"] > 0 and ends["NotRunning"] > ends["ConnectionLost"]
+    assert not any(body in ran for body, end in outcomes.items() if end != "ok")
