@@ -17,12 +17,23 @@ import sys
 import time
 from pathlib import Path
 
-from bench import centrifugo, idle, latency, recovery, stall, startup, throughput, ticks
+from bench import (
+    centrifugo,
+    chunks,
+    idle,
+    latency,
+    prefetch,
+    recovery,
+    stall,
+    startup,
+    throughput,
+    ticks,
+)
 from bench.common import ROOT, Figure
 
-FAMILIES = {"throughput": throughput, "latency": latency, "ticks": ticks,
-            "recovery": recovery, "startup": startup, "idle": idle, "centrifugo": centrifugo,
-            "stall": stall}
+FAMILIES = {"throughput": throughput, "latency": latency, "prefetch": prefetch,
+            "chunks": chunks, "ticks": ticks, "recovery": recovery, "startup": startup,
+            "idle": idle, "centrifugo": centrifugo, "stall": stall}
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 

@@ -81,7 +81,8 @@ def server_config(run_dir: Path, workers: int = 2, **sections: Any) -> dict[str,
         "server": {"run_dir": str(run_dir), "listen": f"ipc://{run_dir}/exec.sock",
                    "log": {"level": "debug"}},
         "pool": {"num_workers": workers, "destroy_timeout": "10s"},
-        "handlers": {"echo": "workers.echo:echo", "tick": "bench.handlers:record_tick"},
+        "handlers": {"echo": "workers.echo:echo", "tick": "bench.handlers:record_tick",
+                     "sleep1ms": "bench.handlers:sleep_1ms", "slow": "bench.handlers:sleep_50ms"},
         "ticker": None,
     }
     config.update(sections)

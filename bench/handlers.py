@@ -21,6 +21,18 @@ def record_tick(payload: Payload) -> str:
     return "OK"
 
 
+def sleep_1ms(payload: Payload) -> bytes:
+    """A handler that waits 1 ms (I/O-like): utilisation shows the gaps between requests."""
+    time.sleep(0.001)
+    return payload.body
+
+
+def sleep_50ms(payload: Payload) -> bytes:
+    """The slow handler of the mixed workload."""
+    time.sleep(0.050)
+    return payload.body
+
+
 def rpc_echo(request):
     """The Centrifugo benchmark's RPC handler: the data back, as the typed result."""
     from supervisor.centrifugo import RPCResult

@@ -1,10 +1,37 @@
 """The frames that cross ZeroMQ sockets: raw bytes and JSON, never pickles.
 
-client -> master   [req_id, handler, body] or [req_id, handler, body, context-json]
-master -> client   [req_id, OK, body] or [req_id, ERR, error-json]
-master -> worker   [handler, body, context-json-or-empty] or [STOP]
-worker -> master   [OK, body] | [ERR, error-json] | [READY, info-json] | [FATAL, info-json]
-worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
+Wire version 2 (what `Client` and `AsyncClient` speak): one frame per request and
+per answer, so a message costs ZeroMQ as little as it can.
+
+    client -> master   [request]
+        request = HEAD(version 2, kind, handler length, context length, timeout ms,
+                       request id) + handler + context JSON object (optional) + body
+        kind CALL: one handler call with the body; CHUNK: the body is pack_bodies(bodies),
+        each body runs as its own handler call on one worker; CANCEL: no body, the request
+        id names an earlier call, dropped if it still waits in the master's queue.
+        A timeout (ms, 0 = none) tells the master when the caller stops waiting: a
+        request still queued then is dropped, not run.
+    master -> client   [answer, answer, ...]   (one or more per message)
+        answer = ANSWER(version 2, status, request id) + body; status OK (the result),
+        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_outcomes)
+
+Version 1, still served:
+
+    client -> master   [req_id, handler, body] or [req_id, handler, body, context-json]
+    master -> client   [req_id, OK, body] or [req_id, ERR, error-json]
+
+Between the master and its own processes:
+
+    master -> worker   [job, job, ...] or [STOP]
+        job = SEQ(number in this worker's stream) + a version 2 request
+    worker -> master   [done] | [READY, info-json] | [FATAL, info-json]
+        done = DONE("d", status, number, handler run time in microseconds) + answer body
+    worker -> logs     [worker-id, pid, kind, data]   (kind: out, err or log)
+
+Sizes are bounded: every frame a peer sends by `server.limits.message_size` (larger
+ones are refused; beyond twice that ZeroMQ drops the connection unread), and the
+fields below by the MAX_* constants; error messages never echo more than a few
+hundred bytes of input.
 """
 
 from __future__ import annotations
@@ -13,38 +40,227 @@ import contextlib
 import json
 import os
 import re
+import struct
 from collections.abc import Iterator
 from typing import Any
 
+import zmq
+
 from supervisor import errors
 
+VERSION = 2
 OK = b"ok"
 ERR = b"err"
 READY = b"ready"
 FATAL = b"fatal"
 STOP = b"stop"
+
+# Request kinds (v2 head) and answer statuses (v2 answer, worker done).
+CALL, CHUNK, CANCEL = 1, 2, 3
+S_OK, S_ERR, S_CHUNK = 0, 1, 2
+
+HEAD = struct.Struct(">BBBxIIQ")
+ANSWER = struct.Struct(">BBQ")
+SEQ = struct.Struct(">Q")
+DONE = struct.Struct(">cBQI")
+_COUNT = struct.Struct(">I")
+
 MAX_REQUEST_ID = 64
+MAX_HANDLER = 128
+MAX_CONTEXT = 64 * 1024
+MAX_CHUNK = 4096
 MAX_JSON_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32
+MAX_SHOWN = 200
+
+# pyzmq flags as plain ints: pyzmq's `send_multipart`/`recv_multipart` build enum
+# objects on every frame; `Socket.send(data, int)` and `Socket.recv(int, copy=False)`
+# (with `Frame.more`) go straight to the compiled code (pinned in tests/integration/
+# test_zmq_pins.py).
+NOBLOCK = int(zmq.NOBLOCK)
+SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 class WireError(ValueError):
     """Frames that do not follow the protocol; the message says what was wrong."""
 
 
+def shown(data: bytes) -> str:
+    """Peer input as it may appear in a log line or an error reply: decoded and cut short."""
+    text = data[:MAX_SHOWN].decode("utf-8", "replace")
+    return text + f"... ({len(data)} bytes)" if len(data) > MAX_SHOWN else text
+
+
+# --- socket I/O without pyzmq's per-frame enum cost ---
+
+def send(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
+    """Send one multipart message (`flags`: 0 or NOBLOCK)."""
+    last = len(frames) - 1
+    more = SNDMORE | flags
+    for index, frame in enumerate(frames):
+        sock.send(frame, flags if index == last else more)
+
+
+def more(sock: zmq.Socket) -> bool:
+    """Is a message waiting? (A failed non-blocking recv costs pyzmq an exception.)"""
+    return bool(sock.get(_EVENTS) & _POLLIN)
+
+
+def recv(sock: zmq.Socket, flags: int = 0, most: int = 64) -> list[bytes]:
+    """Receive one multipart message; raise WireError (after reading it all) past `most` frames."""
+    receive = sock.recv
+    frame = receive(flags, copy=False)
+    frames = [frame.bytes]
+    extra = 0
+    while frame.more:
+        frame = receive(flags, copy=False)
+        if len(frames) < most:
+            frames.append(frame.bytes)
+        else:
+            extra += 1
+    if extra:
+        raise WireError(f"a message of more than {most} frames ({most + extra})")
+    return frames
+
+
+# --- version 2 ---
+
+def request(kind: int, req_id: int, handler: bytes, body: bytes = b"", timeout_ms: int = 0,
+            context: bytes = b"") -> bytes:
+    """One v2 request frame."""
+    return HEAD.pack(VERSION, kind, len(handler), len(context), timeout_ms, req_id) + \
+        handler + context + body
+
+
+def parse_request_head(frame: bytes) -> tuple[int, int, int, bytes, bytes, int]:
+    """Check a v2 request; return (kind, request id, timeout ms, handler, context, where the
+    body starts)."""
+    if len(frame) < HEAD.size:
+        raise WireError(f"request of {len(frame)} bytes, expected at least {HEAD.size}")
+    version, kind, length, context_length, timeout_ms, req_id = HEAD.unpack_from(frame)
+    if version != VERSION:
+        raise WireError(f"unsupported wire version {version} (this master speaks 1 and 2)")
+    if kind not in (CALL, CHUNK, CANCEL):
+        raise WireError(f"unknown request kind {kind}")
+    end = HEAD.size + length
+    if not 0 < length <= MAX_HANDLER or end > len(frame):
+        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes within the request")
+    if context_length > MAX_CONTEXT or end + context_length > len(frame):
+        raise WireError(f"context must be at most {MAX_CONTEXT} bytes within the request")
+    context = frame[end:end + context_length]
+    if context and not _is_json_object(context):
+        raise WireError("context is not a JSON object")
+    return kind, req_id, timeout_ms, frame[HEAD.size:end], context, end + context_length
+
+
+def request_id_of(frame: bytes) -> int | None:
+    """The request id of a v2 request, if it has one, to address an error reply to."""
+    if len(frame) >= HEAD.size and frame[0] == VERSION:
+        return HEAD.unpack_from(frame)[5]
+    return None
+
+
+def answer(status: int, req_id: int, body: bytes = b"") -> bytes:
+    return ANSWER.pack(VERSION, status, req_id) + body
+
+
+def pack_bodies(bodies: list[bytes]) -> bytes:
+    """A chunk: count, each body's length, then the bodies."""
+    return struct.pack(f">I{len(bodies)}I", len(bodies), *map(len, bodies)) + b"".join(bodies)
+
+
+def chunk_count(data: bytes, offset: int = 0) -> int:
+    """Check a packed chunk (from `offset`) without copying it; return its number of bodies."""
+    if len(data) < offset + _COUNT.size:
+        raise WireError("a chunk needs at least its 4-byte count")
+    count = _COUNT.unpack_from(data, offset)[0]
+    if not 0 < count <= MAX_CHUNK:
+        raise WireError(f"a chunk carries 1..{MAX_CHUNK} bodies, not {count}")
+    size = len(data) - offset - 4 - 4 * count
+    if size < 0 or sum(struct.unpack_from(f">{count}I", data, offset + 4)) != size:
+        raise WireError("chunk body lengths do not add up to its size")
+    return count
+
+
+def unpack_bodies(data: bytes, offset: int = 0) -> list[bytes]:
+    count = chunk_count(data, offset)
+    lengths = struct.unpack_from(f">{count}I", data, offset + 4)
+    bodies, offset = [], offset + 4 + 4 * count
+    for length in lengths:
+        bodies.append(data[offset:offset + length])
+        offset += length
+    return bodies
+
+
+def pack_answers(statuses: bytes, answers: list[bytes]) -> bytes:
+    """A chunk's answers: count, each status byte, each length, then the bodies."""
+    count = len(answers)
+    return _COUNT.pack(count) + bytes(statuses) + \
+        struct.pack(f">{count}I", *map(len, answers)) + b"".join(answers)
+
+
+def unpack_answers(data: bytes) -> tuple[bytes, list[bytes]]:
+    """(status of each, body of each) from a chunk's answers."""
+    count = _COUNT.unpack_from(data)[0]
+    statuses = bytes(data[4:4 + count])
+    lengths = struct.unpack_from(f">{count}I", data, 4 + count)
+    answers, offset = [], 4 + 5 * count
+    for length in lengths:
+        answers.append(data[offset:offset + length])
+        offset += length
+    if offset != len(data) or len(statuses) != count:
+        raise WireError("chunk answer lengths do not add up to its size")
+    return statuses, answers
+
+
+def pack_outcomes(outcomes: list[tuple[int, bytes]]) -> bytes:
+    return pack_answers(bytes(status for status, _ in outcomes), [a for _, a in outcomes])
+
+
+def unpack_outcomes(data: bytes) -> list[tuple[int, bytes]]:
+    statuses, answers = unpack_answers(data)
+    return list(zip(statuses, answers, strict=True))
+
+
+def job(seq: int, request_frame: bytes) -> bytes:
+    return SEQ.pack(seq) + request_frame
+
+
+def parse_job(job: bytes) -> tuple[int, int, bytes, bytes, int]:
+    """(number, kind, handler, context, where the body starts) of a job the master checked."""
+    _, kind, length, context_length, _, _ = HEAD.unpack_from(job, SEQ.size)
+    start = SEQ.size + HEAD.size
+    end = start + length
+    return (SEQ.unpack_from(job)[0], kind, job[start:end], job[end:end + context_length],
+            end + context_length)
+
+
+def done(status: int, seq: int, seconds: float) -> bytes:
+    """A worker's answer head: status, number, and how long the handler ran (microseconds)."""
+    return DONE.pack(b"d", status, seq, min(int(seconds * 1e6), 2**32 - 1))
+
+
+# --- version 1 ---
+
 def parse_request(frames: list[bytes]) -> tuple[bytes, bytes, bytes, bytes]:
-    """Check a client's request frames; return (req_id, handler, body, context)."""
+    """Check a v1 request's frames; return (req_id, handler, body, context)."""
     if not 3 <= len(frames) <= 4:
         raise WireError(f"expected 3 or 4 frames (request id, handler, body[, context]), "
-                        f"got {len(frames)}")
+                        f"or 1 (wire version 2), got {len(frames)}")
     req_id, handler, body = frames[0], frames[1], frames[2]
     if not 0 < len(req_id) <= MAX_REQUEST_ID:
         raise WireError(f"request id must be 1..{MAX_REQUEST_ID} bytes")
+    if not 0 < len(handler) <= MAX_HANDLER:
+        raise WireError(f"handler name must be 1..{MAX_HANDLER} bytes")
     context = frames[3] if len(frames) == 4 else b""
-    if context and not _is_json_object(context):
+    if context and (len(context) > MAX_CONTEXT or not _is_json_object(context)):
         raise WireError("context frame is not a JSON object")
     return req_id, handler, body, context
 
+
+# --- JSON from peers ---
 
 def _is_json_object(data: bytes) -> bool:
     try:
@@ -91,8 +307,17 @@ def _too_deep(data: bytes, depth: int) -> bool:
     return b"[" in brackets
 
 
+# --- errors ---
+
+MAX_ERROR_TEXT = 4096
+MAX_TRACEBACK = 16384
+
+
 def error_body(code: str, message: str, **extra: Any) -> bytes:
-    return json.dumps({"code": code, "message": message, **extra}).encode()
+    """An error reply; its message and string fields are cut to a bounded length."""
+    extra = {key: value[:MAX_TRACEBACK] if isinstance(value, str) else value
+             for key, value in extra.items()}
+    return json.dumps({"code": code, "message": message[:MAX_ERROR_TEXT], **extra}).encode()
 
 
 def decode_error(body: bytes) -> errors.SupervisorError:

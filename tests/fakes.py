@@ -20,8 +20,10 @@ from supervisor import wire
 from supervisor.config import Config, LogConfig, Policy, PoolConfig
 from supervisor.lifecycle import launcher, processes
 from supervisor.lifecycle.slots import Workers
+from supervisor.master.backend import Backend
 from supervisor.master.clients import Clients
 from supervisor.master.loop import Master
+from supervisor.worker import journal
 
 _PIDS = itertools.count(4_000_000)  # above any real pid_max, so never a real process
 
@@ -62,10 +64,13 @@ class FakeSocket:
     def send(self, frame: bytes, flags: int = 0) -> None:
         if not self._parts:
             self._check(frame)
-        self._parts.append(frame)
-        if not flags:
+        self._parts.append(bytes(frame))
+        if not flags & wire.SNDMORE:
             self.sent.append(self._parts)
             self._parts = []
+
+    def get_monitor_socket(self, events: int = 0) -> FakeMonitor:
+        return FakeMonitor()
 
     def _check(self, ident: bytes) -> None:
         if ident in self.unreachable:
@@ -75,6 +80,20 @@ class FakeSocket:
 
     def to(self, ident: bytes) -> list[list[bytes]]:
         return [frames[1:] for frames in self.sent if frames[0] == ident]
+
+
+class FakeMonitor:
+    """A socket monitor that never has an event."""
+
+    rcvhwm = 0
+
+    def recv(self, flags: int = 0) -> bytes:
+        import zmq
+
+        raise zmq.Again
+
+    def close(self, linger: int | None = None) -> None:
+        pass
 
 
 class Children:
@@ -119,11 +138,14 @@ class Harness:
 
     def __init__(self, config: Config, children: Children) -> None:
         self.children = children
+        config.run_dir.mkdir(parents=True, exist_ok=True)  # the workers' journals live there
         self.master = master = Master(config, logs=None)
         master.frontend = self.frontend = FakeSocket()
         master.backend = self.backend = FakeSocket()
+        master.backend_link = Backend(master, self.backend)
         master.clients = Clients(self.frontend, master.pool, master.ops,
-                                 {name.encode() for name in config.handlers}, master._dispatch)
+                                 {name.encode() for name in config.handlers}, master._dispatch,
+                                 config.limits.message_size)
         master.workers = Workers(config, master.pool, self.backend, master.poller,
                                  master.ops.metrics.restart)
         master.workers.start_all(0.0)
@@ -143,8 +165,9 @@ class Harness:
     def ready(self, ident: bytes, pid: int | None = None) -> None:
         self.settle()
         process = self.master.workers.processes[ident]
-        self.master._on_worker([ident, wire.READY, json.dumps({"pid": pid or process.pid})
-                                .encode()])
+        self.master.backend_link.on_message([ident, wire.READY, json.dumps(
+            {"pid": pid or process.pid}).encode()])
+        self.master._flush()
 
     def ready_all(self) -> None:
         for ident in self.idents:
@@ -153,14 +176,35 @@ class Harness:
     def request(self, req_id: bytes, handler: bytes = b"echo", body: bytes = b"x",
                 client: bytes = b"client") -> None:
         self.master.clients.on_request([client, req_id, handler, body])
+        self.master._flush()
 
     def reply(self, ident: bytes, body: bytes = b"done", status: bytes = wire.OK) -> None:
-        self.master._on_worker([ident, status, body])
+        """The worker answers the oldest request it holds."""
+        seq = self.master.pool.workers[ident].held[0].seq
+        done = wire.done(wire.S_OK if status == wire.OK else wire.S_ERR, seq, 0.0001)
+        self.master.backend_link.on_message([ident, done + body])
+        self.master._flush()
 
     def exit(self, ident: bytes, code: int) -> None:
+        """The worker dies running the oldest request it holds, as its journal then says."""
         self.settle()
+        worker = self.master.pool.workers.get(ident)
+        if worker is not None and worker.held:
+            path = journal.path_for(self.master.config.run_dir, ident)
+            journal.Journal(path).started(worker.held[0].seq)
         self.master.workers.processes[ident].exit(code)
-        self.master._on_exit(ident)
+        self.master.backend_link.on_exit(ident)
+        self.master._flush()
+
+    def jobs(self, ident: bytes) -> list[tuple[bytes, bytes]]:
+        """(handler, body) of each request sent to worker `ident`, in order."""
+        found = []
+        for frames in self.backend.to(ident):
+            for job in frames:
+                if job != wire.STOP:
+                    _, _, handler, _, start = wire.parse_job(job)
+                    found.append((handler, job[start:]))
+        return found
 
     def answers(self, client: bytes = b"client") -> dict[bytes, tuple[bytes, bytes]]:
         return {frames[0]: (frames[1], frames[2]) for frames in self.frontend.to(client)}

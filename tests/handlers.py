@@ -116,3 +116,30 @@ def shout_lines(payload: Payload) -> str:
     sys.stdout.write("x" * int(payload.body))
     sys.stdout.flush()
     return "written"
+_ID_LOG: list[int] = []
+
+
+def record_id(payload: Payload) -> bytes:
+    """Appends the request's id (its body) to $ID_LOG before answering: a record of every run."""
+    if not _ID_LOG:
+        _ID_LOG.append(os.open(os.environ["ID_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    os.write(_ID_LOG[0], payload.body + b"\n")
+    return payload.body
+
+
+def picky(payload: Payload) -> bytes:
+    """Echoes, but raises for a body starting with '!': one bad item in a chunk."""
+    if payload.body.startswith(b"!"):
+        raise ValueError(f"refused {payload.body.decode()}")
+    return payload.body
+
+
+def nap(payload: Payload) -> bytes:
+    """Sleeps the number of seconds in the body."""
+    time.sleep(float(payload.body))
+    return payload.body
+
+
+def big(payload: Payload) -> bytes:
+    """Returns as many bytes as the body says."""
+    return b"x" * int(payload.body)

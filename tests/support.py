@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -161,3 +162,21 @@ def alive(pid: int) -> bool:
 
 def gone(pids: list[int]) -> bool:
     return not any(alive(pid) for pid in pids)
+
+
+def kill_workers_randomly(master: MasterProcess, seconds: float = 10.0, every: float = 0.1,
+                          seed: int = 7) -> int:
+    """SIGKILL a random worker of `master` every `every` seconds for `seconds`; the kills."""
+    rng = random.Random(seed)
+    kills = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = list(master.worker_pids().values())
+        if pids:
+            try:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(every)  # the fault rate under test
+    return kills

@@ -1,8 +1,7 @@
-"""The helper's way into the pool: one `supervisor.Client` per gRPC worker thread.
+"""The helper's way into the pool: one thread-safe `supervisor.Client` for every gRPC thread.
 
-`Client` keeps one request in flight and is not thread-safe, so each thread of the gRPC
-server gets its own (created on its first call). Everything else in the helper calls
-`submit`, so moving to a thread-safe client sharing one socket changes only this class.
+The gRPC server's threads share the client's one socket; each call waits for its own
+answer while the others' requests stay in flight (`supervisor.client.sync`).
 """
 
 from __future__ import annotations
@@ -17,21 +16,21 @@ class PoolLink:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self._local = threading.local()
-        self._clients: list[Client] = []
+        self._client: Client | None = None
         self._lock = threading.Lock()
 
     def submit(self, handler: str, body: bytes, context: dict, timeout: float) -> bytes:
         """Run `handler` on one worker; the answer's body, or the pool's typed error."""
-        client = getattr(self._local, "client", None)
+        client = self._client
         if client is None:
-            client = self._local.client = Client(self.endpoint)
             with self._lock:
-                self._clients.append(client)
+                if self._client is None:
+                    self._client = Client(self.endpoint)
+                client = self._client
         return client.exec(handler, body, timeout=timeout, context=context)
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
+            if self._client is not None:
+                self._client.close()
+                self._client = None

@@ -2,9 +2,9 @@
 
 A reload replaces every worker, so whatever a worker reads at its start (handlers,
 interceptors) follows, and so do the master's own limits and schedules. What is bound or
-opened once at start (the listen and control sockets in run_dir, the metrics address, the
-keepalive reporter and its Tars conf, the start method's server, the Centrifugo proxy and its
-event handlers) needs a restart.
+opened once at start (the listen and control sockets in run_dir and their limits, the
+metrics address, the keepalive reporter and its Tars conf, the start method's server, the
+Centrifugo proxy and its event handlers) needs a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ RESTART_ONLY: dict[str, Callable[[Config], Any]] = {
     "server.run_dir": lambda c: c.run_dir,
     "server.listen": lambda c: c.listen,
     "server.allow": lambda c: c.allow,
+    "server.limits": lambda c: c.limits,
     "server.log.file": lambda c: c.log.file,
     "pool.start_method": lambda c: c.pool.start_method,
     "metrics.address": lambda c: c.metrics_address,

@@ -269,6 +269,7 @@ def _build(raw: Any, path: str) -> Config:
         base_dir=base,
         import_path=tuple(dict.fromkeys((str(base), os.getcwd()))),
         centrifugo=top.get("centrifugo"),
+        limits=server.limits,
     )
 
 

@@ -38,12 +38,21 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """What one peer may make the master hold: frame sizes and messages per connection."""
+
+    message_size: int = setting(16 * 2**20, v.size_bytes(minimum=4096))
+    client_hwm: int = setting(1000, v.integer(minimum=1))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     chdir: str | None = setting(None, v.optional(v.string))
     run_dir: str = setting("./run", v.string)
     listen: str | None = setting(None, v.optional(v.endpoint))
     log: LogConfig = subsection(LogConfig)
     allow: list[str] | None = setting(None, v.optional(v.peers))
+    limits: LimitsConfig = subsection(LimitsConfig)
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,10 @@ class Policy:
 class PoolConfig:
     num_workers: int = setting(2, v.integer(0, MAX_WORKERS))
     max_jobs: int = setting(0, v.integer())
-    max_queue_size: int = setting(0, v.integer())
+    max_queue_size: int = setting(10000, v.integer())
+    max_queue_memory: int = setting(64 * 2**20, v.size_bytes())
+    pipeline: int = setting(8, v.integer(minimum=1))
+    prefetch_below: float = setting(0.005, v.duration(positive=True))
     allocate_timeout: float = setting(60.0, v.duration(positive=True))
     destroy_timeout: float = setting(60.0, v.duration(positive=True))
     start_timeout: float = setting(60.0, v.duration(positive=True))
@@ -143,6 +155,7 @@ class Config:
     base_dir: Path = Path(".")
     import_path: tuple[str, ...] = ()
     centrifugo: Any = None
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def worker_endpoint(self) -> str:

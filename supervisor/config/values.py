@@ -50,6 +50,17 @@ def parse_size_mb(value: object) -> float:
     return float(match.group(1)) * _SIZE_SCALE[unit] / 1024**2
 
 
+def size_bytes(minimum: int = 0) -> Convert:
+    """Bytes from `16MB`, `512KB`, `1GB` or a bare number (MB, as every size here)."""
+    def convert(value: Any) -> int:
+        size = int(parse_size_mb(value) * 1024**2)
+        if size < minimum:
+            raise ValueError(f"expected a size of at least {minimum} bytes, got {value!r}")
+        return size
+
+    return convert
+
+
 Convert = Callable[[Any], Any]
 
 

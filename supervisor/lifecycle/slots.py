@@ -27,6 +27,7 @@ from supervisor.lifecycle.spawn import exit_text
 from supervisor.pool.allocator import Pool, State, Worker
 from supervisor.pool.backoff import Backoff
 from supervisor.pool.recycling import job_limits, soft_reason, start_deadline
+from supervisor.worker import journal
 from supervisor.worker.diagnostics import stacks_path
 from supervisor.worker.main import WorkerSpec
 from supervisor.worker.main import main as worker_main
@@ -75,10 +76,13 @@ class Workers:
     def _spawn(self, worker_id: int, now: float, standby: bool = False) -> bytes:
         self.sequence += 1
         ident = f"{worker_id}.{self.sequence}".encode()
+        journal_path = journal.path_for(self.config.run_dir, ident)
+        journal.create(journal_path)
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           str(self.config.base_dir), self.config.import_path,
-                          stacks_path(self.config.run_dir, ident))
+                          stacks_path(self.config.run_dir, ident), str(journal_path),
+                          self.config.limits.message_size)
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
         self.procs.start(ident, worker_main, (spec,), f"worker-{worker_id}")
         self.slots[worker_id] = ident

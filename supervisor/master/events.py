@@ -8,6 +8,7 @@ from typing import Any
 
 import zmq
 
+from supervisor import wire
 from supervisor.errors import StartupError
 
 log = logging.getLogger("supervisor.master")
@@ -33,12 +34,21 @@ def failed(exc: Exception) -> None:
         log.critical("the master loop failed; stopping the workers and exiting", exc_info=exc)
 
 
-def drain(sock: zmq.Socket, handle: Callable[[list[bytes]], Any]) -> None:
-    """Handle the messages waiting on `sock`, each under its own guard."""
-    for _ in range(DRAIN_BATCH):
+def drain(sock: zmq.Socket, handle: Callable[[list[bytes]], Any],
+          budget: int = DRAIN_BATCH) -> bool:
+    """Handle up to `budget` messages waiting on `sock`, each under its own guard; True
+    when the socket was left empty."""
+    for _ in range(budget):
         try:
-            frames = sock.recv_multipart(zmq.NOBLOCK)
+            frames = wire.recv(sock, wire.NOBLOCK)
         except zmq.Again:
-            return
-        guarded(f"a message of {len(frames)} frames ({sum(map(len, frames))} bytes)",
-                handle, frames)
+            return True
+        except wire.WireError as exc:
+            log.warning("dropped a message: %s", exc)
+            continue
+        try:
+            handle(frames)
+        except Exception:
+            log.exception("failed while handling a message of %d frames (%d bytes); the "
+                          "master keeps running", len(frames), sum(map(len, frames)))
+    return False

@@ -1,51 +1,51 @@
 """The master: one poll loop that wires socket, process and signal events to the pool.
 
-The loop reads like a checklist: drain child logs, worker messages, worker exits,
-client requests, signals, services, timers, operations. Allocation decisions live
-in `supervisor.pool`, processes in `supervisor.lifecycle`, helper services behind
-`supervisor.lifecycle.service`; signals and control commands call the same public
-verbs (`stop`, `reset`, `scale`, `reopen_logs`).
+The loop reads like a checklist: drain child logs, worker answers, worker exits, client
+requests; send what that produced; then signals, services, timers, operations. Allocation
+decisions live in `supervisor.pool`, processes in `supervisor.lifecycle`, the worker side of
+requests in `supervisor.master.backend`, the client side in `supervisor.master.clients`,
+helper services behind `supervisor.lifecycle.service`; signals and control commands call
+the same public verbs (`stop`, `reset`, `scale`, `reopen_logs`).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
 
 import zmq
 
-from supervisor import wire
 from supervisor.config import Config
 from supervisor.config.values import counted
-from supervisor.errors import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
-    EXIT_OK,
-    ExecTimeout,
-    NoFreeWorkers,
-    NotRunning,
-    StartupError,
-    WorkerLost,
-)
+from supervisor.errors import EXIT_FAILURE, EXIT_OK, NoFreeWorkers, NotRunning, StartupError
 from supervisor.lifecycle.service import Service
 from supervisor.lifecycle.slots import Workers
-from supervisor.lifecycle.spawn import exit_text
 from supervisor.master import memory, rundir, services
+from supervisor.master.backend import Backend
 from supervisor.master.clients import Clients
 from supervisor.master.events import drain, failed, guarded
-from supervisor.master.logs import Logs, log_handler_error
+from supervisor.master.logs import Logs
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
 from supervisor.ops.operations import Operations, bind
 from supervisor.pool.allocator import Pool, Request
-from supervisor.pool.recycling import exec_deadline, should_prespawn
-from supervisor.pool.states import UP, State
+from supervisor.pool.recycling import exec_deadline
+from supervisor.worker import journal
 from supervisor.worker.child import set_title
 
 log = logging.getLogger("supervisor.master")
 
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "TTIN", "TTOU", "USR1")
+# Messages read from one socket per loop turn: enough to drain a burst in one wake-up, few
+# enough that a flood of requests never keeps ticks, signals or the control socket waiting.
+CLIENT_BUDGET = 64
+BUDGET = 4096
+# Slack above server.limits.message_size for a worker's answer: the error JSON around it.
+_ANSWER_SLACK = 64 * 1024
+# The largest frame a worker's log forwarding sends (64 KB chunks plus its tags).
+_LOG_FRAME = 1 << 20
 
 
 class Master:
@@ -64,8 +64,10 @@ class Master:
         self.poller = zmq.Poller()
         self.workers: Workers
         self.clients: Clients
+        self.backend_link: Backend
         self.services: list[Service] = []
         self.service_sockets: dict[zmq.Socket, object] = {}
+        self.unfinished = False  # the log socket was left with messages to read
         self.ops = Operations(self)
 
     # --- set-up and tear-down ---
@@ -76,6 +78,7 @@ class Master:
         pidfile = PidFile(self.config.run_dir / "supervisor.pid")
         rundir.prepare(self.config)
         pidfile.acquire()
+        journal.remove_all(self.config.run_dir)
         try:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
@@ -89,6 +92,7 @@ class Master:
             log.info("master %d starting %s (%s) on %s", os.getpid(),
                      counted(self.config.pool.num_workers, "worker"),
                      self.config.pool.start_method, self.config.listen)
+            gc.freeze()  # what start-up made lives on: collections need not walk it again
             self._loop()
         except StartupError:
             self.exit_code = EXIT_FAILURE
@@ -104,29 +108,56 @@ class Master:
         return self.exit_code
 
     def _bind(self) -> None:
+        limits = self.config.limits
         self.frontend = self.context.socket(zmq.ROUTER)
         self.backend = self.context.socket(zmq.ROUTER)
-        self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.child_logs = self.context.socket(zmq.PULL)
         for sock in (self.frontend, self.backend, self.child_logs):
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = 0
+        # A body over the limit is refused with an error; a frame over twice the limit never
+        # reaches the master: ZeroMQ drops its connection when it reads the frame's size.
+        self.frontend.maxmsgsize = 2 * limits.message_size
+        self.frontend.sndhwm = self.frontend.rcvhwm = limits.client_hwm
+        self.frontend.router_mandatory = 1  # a full or closed client connection is known
+        self.frontend.heartbeat_ivl, self.frontend.heartbeat_timeout = 1000, 3000
+        self.backend.router_mandatory = 1
+        self.backend.maxmsgsize = limits.message_size + _ANSWER_SLACK
+        self.child_logs.maxmsgsize = _LOG_FRAME
         bind(self.backend, self.config.worker_endpoint, "server.run_dir")
         bind(self.child_logs, self.config.log_endpoint, "server.run_dir")
         self.ops.guard(self.frontend)
-        bind(self.frontend, self.config.listen, "server.listen")
-        for sock in (self.frontend, self.backend, self.child_logs):
-            self.poller.register(sock, zmq.POLLIN)
+        self.backend_link = Backend(self, self.backend)
         self.clients = Clients(self.frontend, self.pool, self.ops,
-                               {name.encode() for name in self.config.handlers}, self._dispatch)
+                               {name.encode() for name in self.config.handlers},
+                               self.backend_link.dispatch, limits.message_size)
+        self.ops.add_status("clients", self.clients.snapshot)
+        bind(self.frontend, self.config.listen, "server.listen")
+        for sock in (self.frontend, self.backend):
+            self.poller.register(sock, zmq.POLLIN)
+        # Two quiet sockets the master never sends on are polled by their file descriptor,
+        # cheaper than ZeroMQ's own check of each socket on every poll; as the fd signals
+        # only changes, each is read until empty when it fires.
+        self.logs_fd = self.child_logs.FD
+        self.monitor_fd = self.clients.peers.monitor.FD  # read to the end by Peers.gone
+        for fd in (self.logs_fd, self.monitor_fd):
+            self.poller.register(fd, zmq.POLLIN)
 
     def apply_limits(self) -> None:
         """Take the pool's limits from the config (at start, and again on a reload)."""
-        limits = self.config.pool.supervisor
+        pool, limits = self.config.pool, self.config.pool.supervisor
+        self.pool.max_queue_size, self.pool.max_queue_bytes = \
+            pool.max_queue_size, pool.max_queue_memory
+        self.pool.allocate_timeout, self.pool.pipeline = pool.allocate_timeout, pool.pipeline
+        self.pool.durations.threshold = pool.prefetch_below
         self.exec_ttl = limits.exec_ttl
-        self.max_jobs = self.config.pool.max_jobs
+        self.max_jobs = pool.max_jobs
         self.watching = bool(limits.ttl or limits.idle_ttl or limits.max_worker_memory)
         self.next_watch = time.monotonic() + limits.watch_tick if self.watching else None
+
+    def _dispatch(self, ident: bytes, request: Request) -> None:
+        """Services (the ticker) hand requests to workers through here."""
+        self.backend_link.dispatch(ident, request)
 
     def _reap_all(self) -> None:
         """Kill whatever workers are left so the interpreter's exit never waits on them."""
@@ -138,30 +169,38 @@ class Master:
         for service in self.services:
             service.close()
         self.ops.close()
+        if hasattr(self, "clients"):
+            self.clients.close()
         if self.signals is not None:
             self.signals.close()
         self.frontend.close(linger=1000)  # the last answers still go out
         self.context.destroy(linger=0)
         rundir.remove_sockets(self.config)
+        journal.remove_all(self.config.run_dir)
 
     # --- the loop ---
 
     def _loop(self) -> None:
+        link, clients, frontend = self.backend_link, self.clients, self.frontend
         while True:
             now = time.monotonic()
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(0, int((deadline - now) * 1000) + 1)
-            events = dict(self.poller.poll(timeout))
-            if self.child_logs in events:
-                drain(self.child_logs, self.logs.child_line)
+            events = dict(self.poller.poll(0 if self.unfinished else timeout))
+            if self.logs_fd in events or self.unfinished:
+                self.unfinished = not drain(self.child_logs, self.logs.child_line, BUDGET)
             if self.backend in events:
-                drain(self.backend, self._on_worker)
-            for fd in events:  # after the replies a dying worker sent, before new requests
+                link.drain(BUDGET)
+            for fd in events:  # after the answers a dying worker sent, before new requests
                 ident = self.workers.sentinels.get(fd) if isinstance(fd, int) else None
                 if ident is not None and self.workers.exited(ident):
-                    guarded("a worker's exit", self._on_exit, ident)
-            if self.frontend in events:
-                drain(self.frontend, self.clients.on_request)
+                    guarded("a worker's exit", link.on_exit, ident)
+            if frontend in events:
+                clients.drain(CLIENT_BUDGET)
+            if self.monitor_fd in events or clients.peers.leaving:
+                guarded("closed client connections", clients.forget_gone)
+            if link.outbox or clients.outbox or self.pool.expired:
+                self._flush()
             if self.signals.fileno() in events:
                 guarded("signals", self._on_signals)
             for sock, handle in self.service_sockets.items():
@@ -169,13 +208,25 @@ class Master:
                     drain(sock, handle)
             for service in self.services:
                 guarded(service.name, service.after_poll, events, time.monotonic())
-            guarded("timers", self._on_timers, time.monotonic())
-            guarded("operations", self.ops.after_poll, events, time.monotonic())
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:  # what comes due later sets the next
+                guarded("timers", self._on_timers, now)
+            guarded("operations", self.ops.after_poll, events, now)
+            if link.outbox or clients.outbox or self.pool.expired:
+                self._flush()
             if self.stopping and not self.workers.processes and \
                     not any(service.draining() for service in self.services):
-                drain(self.child_logs, self.logs.child_line)
-                self._refuse_queued(NotRunning, "the master stopped")
+                drain(self.child_logs, self.logs.child_line, BUDGET)
+                link.refuse_queued(NotRunning, "the master stopped")
+                clients.drain(BUDGET)  # what arrived meanwhile is refused: it did not run
+                clients.flush()
                 return
+
+    def _flush(self) -> None:
+        """Send what this turn produced: requests to workers first, then answers to clients."""
+        guarded("expired requests", self.backend_link.fail_expired)
+        guarded("sending to workers", self.backend_link.flush)
+        guarded("answering clients", self.clients.flush)
 
     def _next_deadline(self) -> float | None:
         candidates = [self.pool.next_deadline(), self.workers.next_start(), self.stop_deadline,
@@ -188,10 +239,10 @@ class Master:
 
     def _on_timers(self, now: float) -> None:
         for request in self.pool.expire(now):
-            self._reply_error(request, NoFreeWorkers,
-                              f"no free worker within {self.config.pool.allocate_timeout:g}s")
+            self.backend_link.fail(request, NoFreeWorkers, "no free worker within "
+                                   f"{self.config.pool.allocate_timeout:g}s")
         if self.exec_ttl:
-            self._cut_off_overdue(now)
+            self.backend_link.cut_off_overdue(now, self.exec_ttl)
         if not self.stopping:
             self.workers.start_due(now)
             if self.next_watch is not None and now >= self.next_watch:
@@ -202,136 +253,6 @@ class Master:
             log.warning("destroy_timeout passed: killing %d remaining workers",
                         len(self.workers.processes))
             self.workers.kill_all()
-
-    def _cut_off_overdue(self, now: float) -> None:
-        """exec_ttl is hard: answer ExecTimeout, kill the worker; its slot restarts."""
-        for worker in self.pool.busy():
-            deadline = exec_deadline(worker, self.exec_ttl)
-            if deadline is None or now < deadline:
-                continue
-            request = self.pool.abandon(worker.ident)
-            self._reply_error(request, ExecTimeout,
-                              f"the handler ran longer than exec_ttl {self.exec_ttl:g}s")
-            self.ops.hung(worker, request, self.exec_ttl, now,
-                          lambda ident=worker.ident: self.workers.kill(ident))
-
-    # --- requests on their way to workers ---
-
-    def _dispatch(self, ident: bytes, request: Request) -> None:
-        try:
-            self.backend.send_multipart([ident, request.handler, request.body, request.context])
-        except zmq.ZMQError:
-            log.warning("worker %s is unreachable; its request goes to another worker",
-                        ident.decode())
-            self.pool.abandon(ident)
-            self.workers.kill(ident)
-            worker = self.pool.submit(request, time.monotonic())
-            if worker is not None:
-                self._dispatch(worker.ident, request)
-
-    @staticmethod
-    def _reply_error(request: Request, error: type, message: str) -> None:
-        request.origin.failed(request, error.code, message)
-
-    def _refuse_queued(self, error: type, message: str) -> None:
-        for request in self.pool.drain_queue():
-            self._reply_error(request, error, message)
-
-    # --- messages from workers ---
-
-    def _on_worker(self, frames: list[bytes]) -> None:
-        ident, kind, *rest = frames
-        if kind in (wire.OK, wire.ERR) and len(rest) == 1:
-            self._on_reply(ident, kind, rest[0])
-        elif kind == wire.READY:
-            self._on_ready(ident, rest)
-        elif kind == wire.FATAL:
-            self._on_fatal(ident, rest)
-        else:
-            log.warning("unexpected message %r from worker %r", kind[:32], ident[:64])
-
-    def _on_reply(self, ident: bytes, status: bytes, body: bytes) -> None:
-        outcome = self.pool.done(ident, time.monotonic())
-        if outcome is None:
-            return
-        worker, finished, following = outcome
-        if status == wire.ERR:
-            body = log_handler_error(worker.id, worker.pid, finished.handler, body)
-        finished.origin.answered(finished, status == wire.OK, body, time.monotonic())
-        if following is not None:
-            self._dispatch(ident, following)
-        elif self.stopping and worker.state is State.READY:
-            self.pool.retire(ident)
-        if worker.state is State.STOPPING:
-            self.workers.stop(ident)
-            if not self.stopping:
-                self._send_handed(self.workers.hand_over(ident, time.monotonic(),
-                                                         f"{worker.jobs} jobs done"))
-                if not self.pool.serving():
-                    log.warning("no worker is serving: every one is being replaced")
-        elif self.max_jobs and not self.stopping and not self.workers.replacing(ident) and \
-                should_prespawn(worker, time.monotonic(), self.workers.startup):
-            self.workers.replace(ident, time.monotonic(), f"{worker.jobs} of {worker.max_jobs} "
-                                 f"jobs done (max_jobs {self.max_jobs})", standby=True)
-
-    def _send_handed(self, handed: tuple[bytes, Request | None] | None) -> None:
-        """Send the request a successor took over when it started serving, if any."""
-        if handed is not None and handed[1] is not None:
-            self._dispatch(*handed)
-
-    def _on_ready(self, ident: bytes, rest: list[bytes]) -> None:
-        try:
-            pid = int(wire.load_json(rest[0])["pid"])
-        except (wire.WireError, ValueError, KeyError, TypeError, IndexError, OverflowError):
-            log.warning("malformed ready message from worker %r", ident[:64])
-            return
-        outcome = self.pool.ready(ident, pid, time.monotonic())
-        if outcome is None:
-            return
-        worker, request = outcome
-        if worker.state is State.STOPPING:
-            self.workers.stop(ident)
-            return
-        self.workers.on_ready(worker)
-        if request is not None:
-            self._dispatch(ident, request)
-        if self.stopping:
-            self.pool.retire(ident)
-            self.workers.stop(ident)
-        if not self.ready_announced and self.pool.count(*UP) >= \
-                self.config.pool.num_workers:
-            self.ready_announced = True
-            log.info("pool ready: %s", counted(self.config.pool.num_workers, "worker"))
-            for service in self.services:
-                service.pool_ready(time.monotonic())
-
-    def _on_fatal(self, ident: bytes, rest: list[bytes]) -> None:
-        try:
-            info = wire.load_json(rest[0])
-            key, error = str(info["key"]), str(info["error"])
-            trace = str(info.get("traceback") or "")
-        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError):
-            key, error, trace = "handlers", "a worker failed to load its handlers", ""
-        if self.stopping or not self.workers.issued(ident):  # not from a worker of ours
-            return
-        if not self.ready_announced:
-            log.critical("%s: %s: %s%s", self.config.path, key, error, trace and "\n" + trace)
-            self.exit_code = EXIT_CONFIG
-            self.stop(graceful=False)
-        else:
-            self.workers.on_fatal(ident, f"{key}: {error}")
-
-    def _on_exit(self, ident: bytes) -> None:
-        worker, code = self.workers.on_exit(ident, time.monotonic(), restart=not self.stopping)
-        self.ops.stacks.forget(ident)
-        if worker is not None and not self.stopping:
-            self._send_handed(self.workers.activate_standby(worker.id, time.monotonic()))
-        if worker is not None and worker.request is not None:
-            self._reply_error(worker.request, WorkerLost,
-                              f"worker {worker.id} (pid {worker.pid}) {exit_text(code)} "
-                              "while running this request")
-        if self.stopping and not self.workers.processes:
-            self._refuse_queued(NotRunning, "the master stopped")
 
     # --- signals and the public verbs they call ---
 
@@ -349,11 +270,11 @@ class Master:
             service.stop()
         if not graceful:
             self.workers.kill_all()
-            self._refuse_queued(NotRunning, "the master stopped immediately")
+            self.backend_link.refuse_queued(NotRunning, "the master stopped immediately")
             return
         self.stop_deadline = time.monotonic() + self.config.pool.destroy_timeout
         log.info("stopping: draining %d running and %d waiting requests (destroy_timeout %gs; "
-                 "Ctrl-C or SIGINT again stops at once)", len(self.pool.busy()),
+                 "Ctrl-C or SIGINT again stops at once)", self.pool.held(),
                  len(self.pool.queue), self.config.pool.destroy_timeout)
         self.workers.stop_idle()
 

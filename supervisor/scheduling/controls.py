@@ -56,7 +56,11 @@ class ScheduleCommands:
             raise TickRefused(f"schedule {name!r} has not started: the pool is not ready yet")
         schedule = ticker.schedules[name]
         reason = verdict(None, time.monotonic(), paused=False, overlap=schedule.overlap,
-                         running=ticker.running[name], idle=bool(ticker.pool.idle))
+                         running=ticker.running[name], idle=True)
+        worker = None
+        if reason is None:
+            worker = ticker.run(schedule, None, time.time(), stats.last_tick, manual=True)
+            reason = "no_free_worker" if worker is None else None
         if reason is not None:
             stats.refuse(reason)
             ticker.record(name, "manual_refused", 1)
@@ -64,7 +68,6 @@ class ScheduleCommands:
                 raise TickRefused(f"schedule {name!r} has a tick still running and its overlap "
                                   "policy is skip: not fired")
             raise TickRefused(f"no worker is free to run schedule {name!r} now: not fired")
-        worker = ticker.run(schedule, None, time.time(), stats.last_tick, manual=True)
         log.info("schedule %r: manual tick sent to worker %d", name, worker)
         return {"schedule": name, "fired": True, "worker": worker}
 

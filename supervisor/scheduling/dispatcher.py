@@ -1,8 +1,9 @@
 """The master's side of scheduling: runs the scheduler process and turns ticks into requests.
 
-Ticks are never queued behind busy workers: a tick that finds no free worker, whose
-previous run is still going under `overlap: skip`, whose schedule is paused, or whose
-successor's slot is already due (the master was stalled) is counted as skipped with
+Ticks are never queued behind busy workers: a tick that finds no free worker (an idle
+one, or one running fast requests with room to hold the tick, see `Pool.place_tick`),
+whose previous run is still going under `overlap: skip`, whose schedule is paused, or
+whose successor's slot is already due (the master was stalled) is counted as skipped with
 that reason (`supervisor.triggers.accounting.verdict`), so a slow handler never delays
 the next dispatch and a stall never ends in a burst.
 """
@@ -86,6 +87,7 @@ class Ticker:
         self.paused_path = config.run_dir / state.PAUSED_FILE
         self.socket = context.socket(zmq.ROUTER)
         self.socket.linger = 0
+        self.socket.maxmsgsize = wire.MAX_CONTEXT  # a tick is a few hundred bytes
         wire.bind(self.socket, f"ipc://{config.run_dir}/ticks.sock")
         self.specs: list[dict] = []
         self.scheduler = Helper("scheduler", config.pool.start_method, run_scheduler,
@@ -207,19 +209,20 @@ class Ticker:
             self.record(tick.schedule, missed_as, tick.missed)
             self.notices.note(tick.schedule, missed_as, tick.missed, tick.tick - 1, now)
         reason = verdict(tick, now, paused=paused, overlap=schedule.overlap,
-                         running=self.running[tick.schedule], idle=bool(self.pool.idle))
+                         running=self.running[tick.schedule], idle=True)
+        if reason is None and self.run(schedule, tick.tick, tick.scheduled_at, tick.last_tick,
+                                       cluster=tick.cluster) is None:
+            reason = "no_free_worker"
         if reason is not None:
             stats.skip(reason)
             self.record(tick.schedule, reason, 1)
             self.notices.note(tick.schedule, reason, 1, tick.tick, now)
-        else:
-            self.run(schedule, tick.tick, tick.scheduled_at, tick.last_tick,
-                     cluster=tick.cluster)
 
     def run(self, schedule: ScheduleConfig, number: int | None, scheduled_at: float,
             last_tick: float | None, manual: bool = False,
-            cluster: dict[str, Any] | None = None) -> int:
-        """Hand one tick to a free worker (the caller checked there is one); its id."""
+            cluster: dict[str, Any] | None = None) -> int | None:
+        """Hand one tick to a worker that can take it now; its id, or None when none can
+        (`Pool.place_tick`: ticks never wait in the queue)."""
         body: dict[str, Any] = {"tick": number}
         context: dict[str, Any] = {"lastTick": last_tick, "schedule": schedule.name,
                                    "scheduledAt": scheduled_at}
@@ -230,7 +233,9 @@ class Ticker:
         now = time.monotonic()
         request = Request(TickJob(schedule.name, number, self, manual), schedule.handler.encode(),
                           json.dumps(body).encode(), json.dumps(context).encode(), now)
-        worker = self.pool.submit(request, now)
+        worker = self.pool.place_tick(request, now)
+        if worker is None:
+            return None
         self.running[schedule.name] += 1
         self.dispatch(worker.ident, request)
         return worker.id

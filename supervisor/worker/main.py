@@ -1,4 +1,4 @@
-"""The worker process: load the handlers once, then answer the master one request at a time."""
+"""The worker process: load the handlers once, then run what the master sends (`runner`)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import json
 import os
 import signal
 import sys
-import traceback
 from dataclasses import dataclass
-from typing import Any
 
 import zmq
 
 from supervisor import wire
-from supervisor.payload import Payload, encode_result
 from supervisor.worker.capture import Capture
 from supervisor.worker.child import die_with_parent, lead_process_group, set_title
 from supervisor.worker.diagnostics import enable_stack_dumps
 from supervisor.worker.handlers import HandlerLoadError, build
+from supervisor.worker.journal import Journal
+from supervisor.worker.runner import Runner, Runtime
 
 
 @dataclass(frozen=True)
@@ -34,37 +33,8 @@ class WorkerSpec:
     cwd: str
     import_path: tuple[str, ...] = ()
     stacks: str | None = None
-
-
-class _Runtime:
-    """A SIGTERM while idle ends the worker at once; while busy, after the reply."""
-
-    def __init__(self) -> None:
-        self.busy = False
-        self.stop_requested = False
-
-    def on_term(self, signum: int, frame: Any) -> None:
-        if not self.busy:
-            raise SystemExit(0)
-        self.stop_requested = True
-
-
-def _serve(sock: zmq.Socket, table: dict[str, Any], spec: WorkerSpec, runtime: _Runtime) -> None:
-    while not runtime.stop_requested:
-        frames = sock.recv_multipart()
-        if frames[0] == wire.STOP:
-            return
-        runtime.busy = True
-        try:
-            name, body, context = frames
-            payload = Payload(body, json.loads(context) if context else {})
-            reply = [wire.OK, encode_result(table[name.decode()](payload))]
-        except Exception as exc:
-            reply = [wire.ERR, wire.error_body(
-                "HandlerError", str(exc), type=type(exc).__name__, worker=spec.id,
-                traceback=traceback.format_exc())]
-        runtime.busy = False
-        sock.send_multipart(reply)
+    journal: str = ""
+    max_message_size: int = 16 * 2**20
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -81,7 +51,7 @@ def main(spec: WorkerSpec) -> None:
     lead_process_group(f"supervisor: worker {spec.id}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    runtime = _Runtime()
+    runtime = Runtime()
     signal.signal(signal.SIGTERM, runtime.on_term)
     if spec.stacks:
         enable_stack_dumps(spec.stacks)
@@ -104,9 +74,10 @@ def main(spec: WorkerSpec) -> None:
                                                      "traceback": exc.trace}).encode()])
         code = 3
     else:
+        journal = Journal(spec.journal)
         sock.send_multipart([wire.READY, json.dumps({"pid": os.getpid()}).encode()])
         try:
-            _serve(sock, table, spec, runtime)
+            Runner(sock, table, spec.id, journal, runtime, spec.max_message_size).serve()
         except SystemExit as exc:  # SIGTERM while idle, or a handler's sys.exit(N)
             code = _exit_code(exc)
     capture.close()

@@ -6,14 +6,13 @@ pool must come back to full strength.
 
 import json
 import os
-import random
 import signal
 import time
 
 import psutil
 
 from tests.ops_support import cli
-from tests.support import gone, wait_until
+from tests.support import gone, kill_workers_randomly, wait_until
 
 
 def _report(capsys, name: str, figures: dict) -> None:
@@ -30,18 +29,7 @@ def _ready_workers(master) -> int:
 def test_random_worker_kills_under_load(start_master, start_load, capsys):
     master = start_master(pool={"num_workers": 4})
     load = start_load(master.endpoint, clients=2, timeout=10).wait_running()
-    rng = random.Random(7)
-    kills = 0
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        pids = list(master.worker_pids().values())
-        if pids:
-            try:
-                os.kill(rng.choice(pids), signal.SIGKILL)
-                kills += 1
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)  # the fault rate under test: one kill every 100 ms
+    kills = kill_workers_randomly(master)  # one kill every 100 ms for 10 s
     last_kill = time.monotonic()
     wait_until(lambda: _ready_workers(master) == 4, timeout=1.0)
     recovered = time.monotonic() - last_kill

@@ -24,7 +24,7 @@ def test_a_request_goes_to_an_idle_worker_and_its_answer_to_the_client(harness):
     h.ready_all()
     h.request(b"r1", body=b"hello")
     (worker,) = [ident for ident in h.idents if h.backend.to(ident)]
-    assert h.backend.to(worker) == [[b"echo", b"hello", b""]]
+    assert h.jobs(worker) == [(b"echo", b"hello")]
     h.reply(worker, b"HELLO")
     assert h.answers() == {b"r1": (wire.OK, b"HELLO")}
     assert h.master.pool.workers[worker].state is State.READY
@@ -38,7 +38,7 @@ def test_a_request_waits_for_a_worker_and_is_sent_when_one_answers(harness):
     h.request(b"r2")
     assert len(h.master.pool.queue) == 1
     h.reply(worker)
-    assert h.backend.to(worker)[-1] == [b"echo", b"x", b""]
+    assert h.jobs(worker) == [(b"echo", b"x"), (b"echo", b"x")]
     assert list(h.answers()) == [b"r1"]
 
 
@@ -144,7 +144,7 @@ def test_allocate_timeout_answers_no_free_workers(harness):
 
 def test_a_handler_load_failure_before_ready_stops_with_the_config_exit_code(harness):
     h = harness()
-    h.master._on_worker([h.idents[0], wire.FATAL,
+    h.master.backend_link.on_message([h.idents[0], wire.FATAL,
                          json.dumps({"key": "handlers.echo", "error": "no module"}).encode()])
     assert h.master.stopping and h.master.exit_code == EXIT_CONFIG
 
@@ -152,7 +152,7 @@ def test_a_handler_load_failure_before_ready_stops_with_the_config_exit_code(har
 def test_malformed_ready_messages_change_nothing(harness):
     h = harness()
     for junk in (b"not json", b"[" * 1000, b'{"pid": "x"}', b"{}"):
-        h.master._on_worker([h.idents[0], wire.READY, junk])
+        h.master.backend_link.on_message([h.idents[0], wire.READY, junk])
     assert h.master.pool.workers[h.idents[0]].state is State.STARTING
     assert not h.master.ready_announced
 
@@ -194,5 +194,5 @@ def test_an_unreachable_worker_hands_its_request_to_another(harness, children):
     first, second = h.idents
     h.backend.unreachable.add(h.master.pool.idle[0].ident)
     h.request(b"r1")
-    assert h.backend.to(second if h.backend.unreachable == {first} else first)
+    assert h.jobs(second if h.backend.unreachable == {first} else first) == [(b"echo", b"x")]
     assert children.signalled(signal.SIGKILL)

@@ -23,10 +23,11 @@ def test_one_request_per_worker_then_fifo_queue():
     assert pool.submit(request("b"), 1).ident == b"w1"
     assert pool.submit(request("c"), 1) is None
     assert pool.submit(request("d"), 1) is None
-    worker, finished, following = pool.done(b"w1", 2)
-    assert (finished.origin, following.origin, worker.state) == ("b", "c", State.WORKING)
-    assert pool.done(b"w0", 3)[2].origin == "d"
-    assert pool.done(b"w0", 4)[2] is None
+    worker, finished, following = pool.done(b"w1", 1, 2)
+    assert (finished.origin, [r.origin for r in following], worker.state) == \
+        ("b", ["c"], State.WORKING)
+    assert pool.done(b"w0", 1, 3)[2][0].origin == "d"
+    assert pool.done(b"w0", 2, 4)[2] == []
     assert pool.workers[b"w0"].state is State.READY
     assert pool.workers[b"w0"].jobs == 2
 
@@ -55,7 +56,7 @@ def test_a_starting_worker_takes_the_waiting_request():
     pool.add(0, b"w0", 0)
     assert pool.submit(request("early"), 0) is None
     worker, taken = pool.ready(b"w0", 42, 1)
-    assert (worker.pid, taken.origin, worker.state) == (42, "early", State.WORKING)
+    assert (worker.pid, [r.origin for r in taken], worker.state) == (42, ["early"], State.WORKING)
 
 
 def test_removed_worker_hands_back_its_request():
@@ -74,8 +75,8 @@ def test_retire_idle_now_busy_after_its_request():
     assert pool.workers[b"w1"].state is State.STOPPING
     assert pool.retire(b"w0") is False
     pool.submit(request("b"), 0)
-    worker, _, following = pool.done(b"w0", 1)
-    assert following is None and worker.state is State.STOPPING
+    worker, _, following = pool.done(b"w0", 1, 1)
+    assert following == [] and worker.state is State.STOPPING
     assert pool.queue[0].origin == "b"
 
 
@@ -85,24 +86,24 @@ def test_a_worker_retired_while_starting_takes_nothing():
     pool.submit(request("waiting"), 0)
     assert pool.retire(b"w0") is True
     worker, taken = pool.ready(b"w0", 42, 1)
-    assert (worker.state, taken, len(pool.queue)) == (State.STOPPING, None, 1)
+    assert (worker.state, taken, len(pool.queue)) == (State.STOPPING, [], 1)
 
 
 def test_a_standby_successor_waits_until_activated():
     pool = ready_pool(1)
     pool.add(0, b"next", 0, standby=True)
-    assert pool.ready(b"next", 7, 0) == (pool.workers[b"next"], None)
+    assert pool.ready(b"next", 7, 0) == (pool.workers[b"next"], [])
     pool.submit(request("busy"), 0)
     pool.submit(request("waiting"), 0)
     assert pool.serving() == 1 and list(pool.idle) == []
-    assert pool.activate(b"next", 1).origin == "waiting"
+    assert [r.origin for r in pool.activate(b"next", 1)] == ["waiting"]
     assert pool.serving() == 2
 
 
 def test_stale_events_are_ignored():
     pool = ready_pool(1)
-    assert pool.done(b"w0", 0) is None
-    assert pool.done(b"ghost", 0) is None
+    assert pool.done(b"w0", 1, 0) is None
+    assert pool.done(b"ghost", 1, 0) is None
     assert pool.ready(b"w0", 1, 0) is None
     assert pool.count(State.READY) == 1
 
@@ -114,12 +115,12 @@ def test_job_cap_and_the_last_serving_workers_ceiling():
         pool.ready(name, 1, 0)
     assert pool.submit(request("1"), 0).ident == b"a"
     assert pool.submit(request("2"), 0).ident == b"b"
-    pool.done(b"a", 0)
+    pool.done(b"a", 1, 0)
     assert pool.submit(request("3"), 0).ident == b"a"
-    assert pool.done(b"a", 0)[0].state is State.STOPPING  # at its cap while b serves
-    pool.done(b"b", 0)
+    assert pool.done(b"a", 2, 0)[0].state is State.STOPPING  # at its cap while b serves
+    pool.done(b"b", 1, 0)
     pool.submit(request("4"), 0)
-    assert pool.done(b"b", 0)[0].state is State.READY  # the last one serving goes on
+    assert pool.done(b"b", 2, 0)[0].state is State.READY  # the last one serving goes on
     pool.submit(request("5"), 0)
-    worker = pool.done(b"b", 0)[0]
+    worker = pool.done(b"b", 3, 0)[0]
     assert (worker.jobs, worker.state) == (3, State.STOPPING)  # but not past its ceiling

@@ -1,6 +1,7 @@
 """Recycling rules and restart backoff, without processes."""
 
 import random
+from collections import deque
 
 from supervisor.config import Policy
 from supervisor.pool.allocator import Request, State, Worker
@@ -50,7 +51,8 @@ def test_soft_limits():
 
 
 def test_exec_deadline():
-    busy = worker(state=State.WORKING, request=Request(None, b"h", b"", b"", 3.0, started=4.0))
+    busy = worker(state=State.WORKING,
+                  held=deque([Request(None, b"h", b"", b"", 3.0, started=4.0)]))
     assert exec_deadline(busy, 0.5) == 4.5
     assert exec_deadline(busy, 0) is None
     assert exec_deadline(worker(), 0.5) is None

@@ -9,7 +9,7 @@ from supervisor.pool.states import State
 
 def _busy_since(started: float) -> Worker:
     worker = Worker(0, b"0.1", 0.0, State.WORKING)
-    worker.request = Request(None, b"sleep", b"", b"", started, started)
+    worker.held.append(Request(None, b"sleep", b"", b"", started, started))
     return worker
 
 
