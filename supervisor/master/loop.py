@@ -83,6 +83,7 @@ class Master:
             self._bind()
             self.workers = Workers(self.config, self.pool, self.backend, self.poller,
                                    self.ops.metrics.restart)
+            self.services.append(self.workers.launcher)  # a stop waits for the starts under way
             services.add_all(self)
             self.ops.start()
             self.signals = SignalQueue(SIGNALS)

@@ -1,11 +1,10 @@
 """The services beside the pool that a config asks for, wired into the master loop.
 
-The worker launcher and the run_dir watch (always), the scheduler's ticker (when there are
-schedules), the Tars keepalive (with a Tars conf and keepalive on), the Centrifugo proxy
-(with a `centrifugo` section; it may refuse the start with a `StartupError`), the cluster
-coordinator (with a `cluster` section) and the reloader (always). Each may add control
-commands and status sections through the operations layer; the loop then knows them only
-as `Service`s.
+The run_dir watch (always), the scheduler's ticker (when there are schedules), the Tars
+keepalive (with a Tars conf and keepalive on), the Centrifugo proxy (with a `centrifugo`
+section; it may refuse the start with a `StartupError`), the cluster coordinator (with a
+`cluster` section) and the reloader (always). Each may add control commands and status
+sections through the operations layer; the loop then knows them only as `Service`s.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import zmq
 
 from supervisor.config import Config
 from supervisor.lifecycle.service import Service
-from supervisor.lifecycle.slots import Workers
 from supervisor.master.reload import Reloader
 from supervisor.master.watch import RunDirWatch
 from supervisor.ops.operations import Operations
@@ -39,7 +37,6 @@ class Master(Protocol):
     service_sockets: dict[zmq.Socket, Any]
     stopping: bool
     reloader: Reloader
-    workers: Workers
     exit_code: int
 
     def _dispatch(self, ident: bytes, request: Request) -> None: ...
@@ -49,7 +46,6 @@ class Master(Protocol):
 
 def add_all(master: Master) -> None:
     config = master.config
-    add(master, master.workers.launcher)  # starts off the loop; a stop waits for those under way
     add(master, RunDirWatch(config.run_dir, master.poller, master))
     if config.schedules:
         add_ticker(master)

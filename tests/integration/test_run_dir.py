@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.ops_support import cli
-from tests.support import ROOT, MasterProcess, alive, base_config, wait_until
+from tests.support import ROOT, alive, base_config, wait_until
 
 NOBODY = 65534
 
@@ -127,27 +127,23 @@ def test_stop_does_not_signal_the_process_a_forged_locked_pid_file_names(tmp_pat
         bystander.wait()
 
 
-def test_every_socket_is_0600_even_under_umask_000(tmp_path):
+def test_every_socket_is_0600_even_under_umask_000(start_master, tmp_path):
     run_dir = tmp_path / "run"
     listen = tmp_path / "public" / "exec.sock"  # an ipc listen endpoint outside run_dir
     config = base_config(run_dir, ticker={"interval": "1s", "handler": "echo"},
                          server={"run_dir": str(run_dir), "listen": f"ipc://{listen}"})
     old = os.umask(0)
     try:
-        master = MasterProcess(config)
+        master = start_master(ready=False, config=config)
     finally:
         os.umask(old)
-    try:
-        master.wait_ready()
-        sockets = [*run_dir.glob("*.sock"), listen]
-        names = {path.name for path in sockets}
-        assert {"exec.sock", "workers.sock", "logs.sock", "control.sock", "ticks.sock"} <= names
-        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in sockets}
-        assert set(modes.values()) == {0o600}, modes
-        assert stat.S_IMODE((run_dir / "supervisor.pid").stat().st_mode) == 0o600
-    finally:
-        master.stop()
-        shutil.rmtree(master.dir, ignore_errors=True)
+    master.wait_ready()
+    sockets = [*run_dir.glob("*.sock"), listen]
+    names = {path.name for path in sockets}
+    assert {"exec.sock", "workers.sock", "logs.sock", "control.sock", "ticks.sock"} <= names
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in sockets}
+    assert set(modes.values()) == {0o600}, modes
+    assert stat.S_IMODE((run_dir / "supervisor.pid").stat().st_mode) == 0o600
 
 
 def test_a_removed_run_dir_stops_the_master_with_one_line(start_master):
@@ -157,12 +153,7 @@ def test_a_removed_run_dir_stops_the_master_with_one_line(start_master):
     master.wait_for(r"CRITICAL .*was removed; stopping")
     assert master.wait_exit(15) == 1
     assert master.count("CRITICAL") == 1
-    second = MasterProcess(yaml.safe_load(master.config_path.read_text()))
-    try:
-        second.wait_ready()
-    finally:
-        second.stop()
-        shutil.rmtree(second.dir, ignore_errors=True)
+    start_master(config=yaml.safe_load(master.config_path.read_text()))  # the next one starts
 
 
 def test_a_removed_pid_file_stops_the_master(start_master):
