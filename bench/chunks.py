@@ -21,7 +21,7 @@ CHUNKS = (1, 8, 64)
 
 
 def run(quick: bool = False) -> list[Figure]:
-    count, repeats = (8192, 2) if quick else (16384, 3)
+    count, repeats = (4096, 2) if quick else (8192, 3)
     bodies = [TICK_BODY] * count
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(ProcessPoolExecutor(2))

@@ -30,7 +30,7 @@ def _samples(call: Callable[[], object], count: int) -> list[float]:
 
 def run(quick: bool = False) -> list[Figure]:
     """Rounds alternate the three sides; p50/p99 are per round, then the median over rounds."""
-    count, repeats = (500, 3) if quick else (1500, 4)
+    count, repeats = (500, 3) if quick else (1000, 4)
     with ProcessPoolExecutor(2) as executor, Server(workers=2) as server, \
             Floor(workers=1, kind="rep") as floor:
         executor.submit(echo, b"").result()  # workers forked before any ZeroMQ context exists

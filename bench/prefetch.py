@@ -72,7 +72,7 @@ def _map_rate(client: Client, handler: str, count: int) -> float:
 
 def run(quick: bool = False) -> list[Figure]:
     serial_count, util_count, mixed_count, repeats = \
-        (300, 600, 1000, 2) if quick else (600, 1200, 2000, 3)
+        (200, 400, 800, 2) if quick else (500, 800, 1500, 3)
     with contextlib.ExitStack() as stack:
         servers = {k: stack.enter_context(Server(workers=2, pool=pool_section(k)))
                    for k in PIPELINES}

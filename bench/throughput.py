@@ -43,8 +43,7 @@ def label(pipeline: int) -> str:
 
 def run(quick: bool = False) -> list[Figure]:
     """Every side in each round; medians over the rounds; ratios ours / baseline."""
-    count, repeats = (4000, 2) if quick else (8000, 3)
-    bodies = [TICK_BODY] * count
+    count, repeats = (2000, 2) if quick else (5000, 3)
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(ProcessPoolExecutor(2))
         pool = stack.enter_context(multiprocessing.Pool(2))
@@ -54,21 +53,25 @@ def run(quick: bool = False) -> list[Figure]:
         drivers = stack.enter_context(Drivers())
         for server in servers.values():
             server.ready()
-        steps = {
-            "ppe": lambda: _timed_rate(lambda n: list(executor.map(echo, bodies[:n])), count),
-            "pool": lambda: _timed_rate(
-                lambda n: list(pool.imap(echo, bodies[:n], chunksize=1)), count),
-        }
-        for n in (1, PROCESSES):
-            steps[f"floor_{n}"] = (lambda n=n: drivers.rate(
-                "raw", count, n, floor.endpoint, b"", TICK_BODY, envelope=False))
-            for k, server in servers.items():
-                steps[f"public_{k}_{n}"] = (lambda n=n, s=server: drivers.rate(
-                    "public", count, n, s.endpoint, "echo", TICK_BODY))
-                steps[f"raw_{k}_{n}"] = (lambda n=n, s=server: drivers.rate(
-                    "raw", count, n, s.endpoint, b"echo", TICK_BODY))
-        rounds(1, steps)  # warm-up: workers connected, handlers measured, caches settled
-        results = {name: median(values) for name, values in rounds(repeats, steps).items()}
+
+        def steps(count: int) -> dict[str, Any]:
+            bodies = [TICK_BODY] * count
+            made = {"ppe": lambda: _timed_rate(lambda n: list(executor.map(echo, bodies)),
+                                               count),
+                    "pool": lambda: _timed_rate(
+                        lambda n: list(pool.imap(echo, bodies, chunksize=1)), count)}
+            for n in (1, PROCESSES):
+                made[f"floor_{n}"] = (lambda n=n: drivers.rate(
+                    "raw", count, n, floor.endpoint, b"", TICK_BODY, envelope=False))
+                for k, server in servers.items():
+                    made[f"public_{k}_{n}"] = (lambda n=n, s=server: drivers.rate(
+                        "public", count, n, s.endpoint, "echo", TICK_BODY))
+                    made[f"raw_{k}_{n}"] = (lambda n=n, s=server: drivers.rate(
+                        "raw", count, n, s.endpoint, b"echo", TICK_BODY))
+            return made
+
+        rounds(1, steps(500))  # warm-up: workers connected, handlers measured, caches settled
+        results = {name: median(values) for name, values in rounds(repeats, steps(count)).items()}
     return _figures(results, {"requests": count, "rounds": repeats, "window": WINDOW})
 
 
