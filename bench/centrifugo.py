@@ -7,7 +7,7 @@ driven by h2load (nghttp2's C load generator, standing in for Centrifugo's Go cl
 that the driver's own cost stays small); every call is checked afterwards in the helper's
 counts (`OK` by gRPC status, not just HTTP 200). Baseline, in the same rounds: the same
 handler (`centrifugo.rpc`, typed adapter included) with the same body and context, through
-one `supervisor.Client` shared by `IN_FLIGHT` threads, as the helper shares it. The ratio
+`supervisor.Client` from `IN_FLIGHT` threads, one client each. The ratio
 is what the gRPC layer costs. Needs the `centrifugo` extra and h2load
 (`apt-get install nghttp2-client`).
 """
@@ -118,12 +118,11 @@ def run(quick: bool = False) -> list[Figure]:
             if json.loads(reply)["result"]["data"] != expected:
                 raise RuntimeError("wrong answer through the client")
 
-        shared = Client(server.endpoint)
         steps = {"ours": lambda: _h2load(port, Path(framed.name), count),
-                 "client": lambda: _threads_rate(via_client, count, lambda: shared)}
-        rounds(1, steps)  # warm-up: the connection made, the client connected
+                 "client": lambda: _threads_rate(via_client, count,
+                                                 lambda: Client(server.endpoint))}
+        rounds(1, steps)  # warm-up: the connection made, every thread's client connected
         results = {name: median(values) for name, values in rounds(repeats, steps).items()}
-        shared.close()
         ok = _proxy_ok(server, count * (repeats + 1))
     ratio = results["ours"] / results["client"]
     return [Figure("centrifugo", "proxy RPC through the helper, 2 workers", results["ours"],

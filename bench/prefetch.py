@@ -29,6 +29,7 @@ SLOW_SHARE = 0.01
 
 
 def _bare(count: int, conn: Any) -> None:
+    conn.send(None)  # started: the harness times from when both are
     conn.recv()
     for _ in range(count):
         sleep_1ms(Payload(TICK_BODY))
@@ -44,7 +45,8 @@ def _bare_rate(count: int) -> float:
         process.start()
         pipes.append(parent)
         processes.append(process)
-    time.sleep(0.3)  # both started and waiting
+    for pipe in pipes:
+        pipe.recv()
     started = time.perf_counter()
     for pipe in pipes:
         pipe.send(None)

@@ -84,7 +84,8 @@ def _row(worker: Worker, pid: int | None, sampler: CpuSampler, now: float) -> di
                    "running": round(now - worker.request.started, 3)}
     return {"id": worker.id, "pid": pid, "state": worker.state.shown, "jobs": worker.jobs,
             "rss": rss, "cpu": None if cpu is None else round(cpu, 1),
-            "age": round(now - worker.started, 3), "request": request}
+            "age": round(now - worker.started, 3), "request": request,
+            "held": len(worker.held)}
 
 
 def pool_counts(pool: Pool, now: float, stuck_after: float) -> dict[str, int]:
