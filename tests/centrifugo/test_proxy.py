@@ -190,6 +190,13 @@ def test_a_worker_killed_mid_call_is_unavailable_before_the_deadline(centrifugo,
 
 # --- 5. bad input ---
 
+def connect_ok(centrifugo) -> None:
+    answer = centrifugo.call("Connect", {"client": "c1", "transport": "websocket",
+                                         "protocol": "json", "encoding": "json",
+                                         "data": b64('{"token": "t1"}')}, CREDENTIALS)
+    ok(answer)
+
+
 def status_counts(proxy) -> dict:
     from supervisor.ops.control import ControlClient
 
@@ -262,9 +269,13 @@ def test_200_concurrent_calls_each_get_their_own_answer(centrifugo):
 def test_status_shows_the_address_state_and_calls_per_event(centrifugo, proxy):
     from tests.support import wait_until
 
+    connect_ok(centrifugo)
     rpc(centrifugo, "echo")
+    assert rpc(centrifugo, "raise")["status"] == "INTERNAL"
+    assert centrifugo.call("RPC", {"method": "echo"}, {})["status"] == "UNAUTHENTICATED"
     section = wait_until(lambda: (s := status_counts(proxy)["centrifugo"])["calls"].get(
-        "rpc", {}).get("OK") and s)
+        "rpc", {}).keys() >= {"OK", "INTERNAL", "UNAUTHENTICATED"} and "connect" in s["calls"]
+        and s)
     assert section["address"] == f"tcp://{proxy.target}"
     assert section["state"] == "serving"
     assert section["calls"]["connect"]["OK"] >= 1
@@ -278,9 +289,10 @@ def test_status_text_and_metrics_count_calls_per_event_and_status(centrifugo, pr
     from supervisor.cli.render import status_text
     from tests.support import wait_until
 
+    connect_ok(centrifugo)
     rpc(centrifugo, "fail")
     status = wait_until(lambda: (s := status_counts(proxy))["centrifugo"]["calls"].get(
-        "rpc", {}).get("OK", 0) >= 1 and s)
+        "rpc", {}).get("OK", 0) >= 1 and "connect" in s["centrifugo"]["calls"] and s)
     text = status_text(status)
     assert f"centrifugo serving on tcp://{proxy.target}" in text
     assert re.search(r"^ +rpc: .*\d+ OK", text, re.MULTILINE), text
