@@ -178,6 +178,7 @@ class Workers:
     def on_exit(self, ident: bytes, now: float, restart: bool) -> tuple[Worker | None, Any]:
         """Reap a process that exited; schedule its slot's restart if still wanted."""
         code = self.procs.reap(ident)
+        timed_out = ident in self.overdue  # killed by start_timeout: a failed start
         self.overdue.discard(ident)
         worker = self.pool.remove(ident)
         if worker is None:
@@ -188,7 +189,9 @@ class Workers:
             return worker, code
         if not restart:
             return worker, code
-        if worker.state is State.STOPPING:
+        if timed_out:
+            self._failed(worker, code, now)
+        elif worker.state is State.STOPPING:
             self._count("killed", f"worker {worker.id} (pid {worker.pid}) {exit_text(code)}")
             self.pending[worker.id] = now
         elif worker.pid is None or (code is not None and code >= 0
