@@ -44,9 +44,10 @@ class Processes:
         self.launcher = Launcher(method, START_WINDOW, finished)
         poller.register(self.launcher.fileno(), zmq.POLLIN)
 
-    def start(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str) -> None:
+    def start(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str,
+              prepare: Callable[[], None] | None = None) -> None:
         self.launching.add(ident)
-        self.launcher.submit(ident, target, args, name)
+        self.launcher.submit(ident, target, args, name, prepare)
 
     def waiting(self, ident: bytes) -> bool:
         """Asked for, but its start has not begun: it will load the code as it is then."""
