@@ -42,8 +42,8 @@ def test_slow_handler_is_skipped_as_overlap_and_never_delays_dispatch(start_mast
     emitted = stats["ticks"]
     accounted = stats["delivered"] + sum(stats["skipped"].values()) + stats["running"]
     assert accounted == emitted
-    for tick in _ticks(log):
-        assert tick["received"] - tick["context"]["scheduledAt"] < 0.02
+    for tick in _ticks(log):  # 50 ms: far below the 350 ms a wait for the handler would cost
+        assert tick["received"] - tick["context"]["scheduledAt"] < 0.05
 
 
 def test_overlap_allow_uses_other_workers(start_master, tmp_path):
