@@ -64,11 +64,13 @@ class Launcher:
         """Readable when starts have finished (`collect`)."""
         return self._wake_r
 
-    def submit(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str) -> None:
-        """Start `target(*args)` in a new process, after the starts already submitted."""
+    def submit(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str,
+               prepare: Callable[[], None] | None = None) -> None:
+        """Start `target(*args)` in a new process, after the starts already submitted;
+        `prepare()` runs first, on this thread too (file I/O the worker needs)."""
         self.queued.add(ident)
         self.outstanding += 1
-        self._todo.put((ident, target, args, name))
+        self._todo.put((ident, target, args, name, prepare))
 
     def cancel(self, ident: bytes) -> bool:
         """Do not start `ident` if it is still waiting; False when its start has begun."""
@@ -129,7 +131,7 @@ class Launcher:
 
     def _run(self) -> None:
         while True:
-            ident, target, args, name = self._todo.get()
+            ident, target, args, name, prepare = self._todo.get()
             if ident not in self.cancelled:
                 self._window.acquire()
                 self.holding.add(ident)
@@ -140,6 +142,8 @@ class Launcher:
                 self._report(Launched(ident, None))
                 continue
             try:
+                if prepare is not None:
+                    prepare()
                 process = start_child(self.method, target, *args, name=name)
             except Exception as exc:  # no process: the slot backs off and tries again
                 log.debug("starting %s failed", name, exc_info=True)

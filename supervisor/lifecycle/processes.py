@@ -27,8 +27,16 @@ START_WINDOW = max(2, os.cpu_count() or 1)
 
 def watch_exit(process: Any) -> int:
     """An fd readable once `process` has exited: a pidfd. multiprocessing's sentinel is a pipe
-    that a handler's forked child inherits (fork and spawn methods) and keeps open."""
-    return os.pidfd_open(process.pid)
+    that a handler's forked child inherits (fork and spawn methods) and keeps open.
+
+    A forkserver's child that is gone already has been reaped by the forkserver, so it
+    has no pid left to open; the forkserver has sent its exit code down the sentinel,
+    which is readable then.
+    """
+    try:
+        return os.pidfd_open(process.pid)
+    except ProcessLookupError:
+        return os.dup(process.sentinel)
 
 
 class Processes:
@@ -44,9 +52,10 @@ class Processes:
         self.launcher = Launcher(method, START_WINDOW, finished)
         poller.register(self.launcher.fileno(), zmq.POLLIN)
 
-    def start(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str) -> None:
+    def start(self, ident: bytes, target: Callable[..., Any], args: tuple, name: str,
+              prepare: Callable[[], None] | None = None) -> None:
         self.launching.add(ident)
-        self.launcher.submit(ident, target, args, name)
+        self.launcher.submit(ident, target, args, name, prepare)
 
     def waiting(self, ident: bytes) -> bool:
         """Asked for, but its start has not begun: it will load the code as it is then."""
@@ -62,8 +71,8 @@ class Processes:
             signum = self.doomed.pop(ident, None)
             if process is None:
                 continue
-            self.by_ident[ident] = process
             fd = self.exit_fds[ident] = watch_exit(process)
+            self.by_ident[ident] = process
             self.sentinels[fd] = ident
             self.poller.register(fd, zmq.POLLIN)
             self.reaper.watch(process.pid)

@@ -77,14 +77,14 @@ class Workers:
         self.sequence += 1
         ident = f"{worker_id}.{self.sequence}".encode()
         journal_path = journal.path_for(self.config.run_dir, ident)
-        journal.create(journal_path)
         spec = WorkerSpec(worker_id, ident, self.config.worker_endpoint, self.config.log_endpoint,
                           self.config.handlers, self.config.interceptors, self.config.log.level,
                           str(self.config.base_dir), self.config.import_path,
                           stacks_path(self.config.run_dir, ident), str(journal_path),
                           self.config.limits.message_size)
         self.pool.add(worker_id, ident, now, job_limits(self.config.pool.max_jobs), standby)
-        self.procs.start(ident, worker_main, (spec,), f"worker-{worker_id}")
+        self.procs.start(ident, worker_main, (spec,), f"worker-{worker_id}",
+                         prepare=lambda: journal.create(journal_path))  # off the loop too
         self.slots[worker_id] = ident
         return ident
 
@@ -103,6 +103,7 @@ class Workers:
     def _not_started(self, ident: bytes, error: str | None, now: float) -> None:
         """A start was cancelled (the worker was retired first) or failed: no process."""
         worker = self.pool.remove(ident)
+        journal.remove(journal.path_for(self.config.run_dir, ident))
         if worker is None or error is None:
             return
         log.error("cannot start worker %d: %s", worker.id, error)
@@ -267,7 +268,8 @@ class Workers:
         if self.replacing(ident):
             return
         worker = self.pool.workers[ident]
-        log.info("recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
+        log.log(logging.DEBUG if reason == "reset" else logging.INFO,  # a reset says it once
+                "recycling worker %d (pid %s): %s", worker.id, worker.pid, reason)
         self._count("reset" if reason == "reset" else "recycled",
                     f"worker {worker.id} (pid {worker.pid}): {reason}")
         self.pending.pop(worker.id, None)

@@ -1,11 +1,18 @@
-"""The launcher thread: starts in order, a few at a time, cancellable until they begin."""
+"""The launcher thread: starts in order, a few at a time, cancellable until they begin; and
+the exit of what it started is seen, however early it comes."""
 
 from __future__ import annotations
+
+import multiprocessing
+import os
+import select
+import signal
 
 import pytest
 
 from supervisor.lifecycle import launcher
 from supervisor.lifecycle.launcher import Launcher
+from supervisor.lifecycle.processes import watch_exit
 
 
 @pytest.fixture
@@ -61,3 +68,17 @@ def test_a_failed_start_reports_its_error_and_frees_the_window(monkeypatch):
     errors = {done.ident: done.error for done in starts.collect()}
     assert errors == {b"a": "OSError: [Errno 24] Too many open files",
                       b"b": "OSError: [Errno 24] Too many open files"}
+
+
+def test_the_exit_of_a_process_gone_before_it_is_watched_is_seen():
+    """A forkserver reaps its children itself: one killed before the master watches it has
+    no pid left to open, and its exit must be seen all the same."""
+    process = multiprocessing.get_context("forkserver").Process(target=signal.pause)
+    process.start()
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(5)
+    fd = watch_exit(process)
+    try:
+        assert select.select([fd], [], [], 5)[0] == [fd]
+    finally:
+        os.close(fd)
