@@ -2,7 +2,9 @@
 
 The ZeroMQ floor is a `zmq.proxy` ROUTER/DEALER broker in C with Python echo
 workers: the same transport as our master, with no pool logic, so it costs what
-ZeroMQ plus a Python `recv`/`send` per message cost.
+ZeroMQ plus a Python `recv`/`send` per message cost. The Python floor is the same
+broker written in Python (a poll, then `recv`/`send` with plain int flags and
+nothing else): the least a broker in Python, as our master is, can cost.
 """
 
 from __future__ import annotations
@@ -29,6 +31,33 @@ def _broker(frontend: str, backend: str) -> None:
         zmq.proxy(front, back)
 
 
+def _python_broker(frontend: str, backend: str) -> None:
+    """`zmq.proxy` in Python: every message read is forwarded as it is, nothing more."""
+    context = zmq.Context()
+    front, back = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+    for sock in (front, back):
+        sock.sndhwm = sock.rcvhwm = 0
+    front.bind(frontend)
+    back.bind(backend)
+    poller = zmq.Poller()
+    poller.register(front, zmq.POLLIN)
+    poller.register(back, zmq.POLLIN)
+    other = {front: back, back: front}
+    noblock, sndmore = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+    while True:
+        for sock, _ in poller.poll():
+            send, recv = other[sock].send, sock.recv
+            while True:
+                try:
+                    frame = recv(noblock, copy=False)
+                except zmq.Again:
+                    break
+                while frame.more:
+                    send(frame, sndmore)
+                    frame = recv(noblock, copy=False)
+                send(frame, 0)
+
+
 def _dealer_echo(backend: str) -> None:
     """Pipelined worker: the envelope comes with the frames and goes back with them."""
     sock = zmq.Context().socket(zmq.DEALER)
@@ -50,14 +79,16 @@ class Floor:
     """A broker and `workers` echo processes; `endpoint` is where clients connect.
 
     `kind` is "dealer" (pipelined, many requests in flight: clients use DEALER
-    and send bare bodies) or "rep" (strict round trips: clients use REQ).
+    and send bare bodies) or "rep" (strict round trips: clients use REQ);
+    `broker` is "c" (`zmq.proxy`) or "python" (the same loop in Python).
     """
 
-    def __init__(self, workers: int = 2, kind: str = "dealer") -> None:
+    def __init__(self, workers: int = 2, kind: str = "dealer", broker: str = "c") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sv-floor-"))
         self.endpoint = f"ipc://{self.dir}/front.sock"
         backend = f"ipc://{self.dir}/back.sock"
-        self.processes = [_SPAWN.Process(target=_broker, args=(self.endpoint, backend),
+        loop = {"c": _broker, "python": _python_broker}[broker]
+        self.processes = [_SPAWN.Process(target=loop, args=(self.endpoint, backend),
                                          daemon=True)]
         target = {"dealer": _dealer_echo, "rep": _rep_echo}[kind]
         for _ in range(workers):
