@@ -75,7 +75,8 @@ MAX_SHOWN = 200
 
 # pyzmq flags as plain ints: pyzmq's `send_multipart`/`recv_multipart` build enum
 # objects on every frame; `Socket.send(data, int)` and `Socket.recv(int, copy=False)`
-# (with `Frame.more`) go straight to the compiled code (pinned in tests/integration/
+# (with `Frame.more`) go straight to the compiled code, as does `getsockopt(EVENTS)`
+# (`get` wraps the events in an enum, twice the cost) (pinned in tests/integration/
 # test_zmq_pins.py).
 NOBLOCK = int(zmq.NOBLOCK)
 SNDMORE = int(zmq.SNDMORE)
@@ -105,7 +106,7 @@ def send(sock: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
 
 def more(sock: zmq.Socket) -> bool:
     """Is a message waiting? (A failed non-blocking recv costs pyzmq an exception.)"""
-    return bool(sock.get(_EVENTS) & _POLLIN)
+    return bool(sock.getsockopt(_EVENTS) & _POLLIN)
 
 
 def recv(sock: zmq.Socket, flags: int = 0, most: int = 64) -> list[bytes]:

@@ -155,7 +155,7 @@ class AsyncClient:
         if self._closed:
             return
         self._sock.send(frame, wire.NOBLOCK)
-        if self._sock.get(calls.EVENTS) & calls.POLLIN:
+        if self._sock.getsockopt(calls.EVENTS) & calls.POLLIN:
             self._loop.call_soon(self._read)  # an answer arrived during the send
 
     def _abandon(self, req_id: int) -> None:
@@ -180,7 +180,7 @@ class AsyncClient:
         if self._closed:
             return
         sock = self._sock
-        while sock.get(calls.EVENTS) & calls.POLLIN:
+        while sock.getsockopt(calls.EVENTS) & calls.POLLIN:
             try:
                 frames = wire.recv(sock, wire.NOBLOCK, 2 * 1024)
             except wire.WireError:
@@ -188,7 +188,7 @@ class AsyncClient:
             for req_id, status, body in calls.answers(frames):
                 if req_id in self._calls:
                     self._finish(req_id, status=status, body=body)
-        if self._monitor.get(calls.EVENTS) & calls.POLLIN:
+        if self._monitor.getsockopt(calls.EVENTS) & calls.POLLIN:
             connected, dropped = calls.read_events(self._monitor)
             if dropped:
                 self._connected.clear()

@@ -12,6 +12,7 @@ import heapq
 import json
 import os
 import struct
+import threading
 import time
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
@@ -239,3 +240,23 @@ def dropped(endpoint: str) -> ConnectionLost:
 
 def closed() -> SupervisorError:
     return NotRunning("the client was closed")
+
+
+class Condition(threading.Condition):
+    """A condition that counts its waiters: notifying when none waits (a lone caller's
+    every answer) costs nothing."""
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__(lock)
+        self.waiting = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting += 1
+        try:
+            return super().wait(timeout)
+        finally:
+            self.waiting -= 1
+
+    def notify_all(self) -> None:
+        if self.waiting:
+            super().notify_all()

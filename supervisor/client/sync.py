@@ -65,7 +65,7 @@ class Client:
         self._fds = [self._sock.FD, self._monitor.FD, self._wake_r]
         self._io = threading.Lock()
         self._lock = threading.Lock()  # the calls table and the reader role
-        self._state = threading.Condition(self._lock)
+        self._state = calls.Condition(self._lock)
         self._calls: dict[int, calls.Call] = {}
         self._deadlines = calls.Deadlines()
         self._ids = itertools.count(1)
@@ -193,7 +193,7 @@ class Client:
             self._sock.send(frame, wire.NOBLOCK)
             if not self._reading:
                 return  # whoever reads next looks before it sleeps
-            waiting = self._sock.get(calls.EVENTS) & calls.POLLIN or \
+            waiting = self._sock.getsockopt(calls.EVENTS) & calls.POLLIN or \
                 self._generation != self._settled
         if waiting:
             self._poke()  # an answer arrived during the send: the reader's select may miss it
@@ -286,7 +286,8 @@ class Client:
         """Read every waiting answer (and connection event); True if there were any.
 
         When the socket's fd just fired (`likely`), an answer is usually there: read
-        it before asking ZeroMQ whether there is one.
+        it before asking ZeroMQ whether there is one, and leave the rest to the next
+        drain (every sleep follows a drain that asked).
         """
         messages = []
         sock = self._sock
@@ -296,7 +297,7 @@ class Client:
             if likely:
                 with contextlib.suppress(zmq.Again, wire.WireError):
                     messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))
-            while sock.get(calls.EVENTS) & calls.POLLIN:
+            while not (likely and messages) and sock.getsockopt(calls.EVENTS) & calls.POLLIN:
                 try:
                     messages.append(wire.recv(sock, wire.NOBLOCK, 2 * 1024))
                 except wire.WireError:

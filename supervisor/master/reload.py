@@ -34,6 +34,7 @@ from supervisor.lifecycle.spawn import exit_text, start_child
 from supervisor.master import overlays
 from supervisor.master.clients import Clients
 from supervisor.master.logs import Logs
+from supervisor.master.waiter import Waiter
 from supervisor.ops.control import Later
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool
@@ -44,7 +45,7 @@ class Master(Protocol):
     """What the reloader changes in the master (`supervisor.master.loop.Master`)."""
 
     config: Config
-    poller: zmq.Poller
+    poller: Waiter
     pool: Pool
     workers: Workers
     clients: Clients

@@ -49,6 +49,13 @@ def test_int_flags_send_multipart_and_frames_say_whether_more_follows(pair):
     assert not wire.more(dealer)  # the long message was read to its end
 
 
+def test_getsockopt_events_is_a_plain_int(pair):
+    _, router, dealer, _ = pair
+    assert type(router.getsockopt(zmq.EVENTS)) is int  # `get` would build a PollEvent
+    dealer.send(b"one")
+    assert router.poll(2000) and wire.more(router)
+
+
 def test_the_fd_fires_again_once_the_socket_was_read_empty(pair):
     _, router, dealer, _ = pair
     dealer.send(b"one")
