@@ -117,11 +117,14 @@ class Workers:
 
     def next_start(self) -> float | None:
         """When a start is due: a slot's (re)start, or a start that overruns start_timeout."""
-        limit = self.config.pool.start_timeout
-        due = [*self.pending.values(),
-               *(start_deadline(w, limit) for i, w in self.pool.workers.items()
-                 if i not in self.overdue and i not in self.procs.launching)]
-        return min((d for d in due if d is not None), default=None)
+        due = min(self.pending.values()) if self.pending else None
+        limit, launching = self.config.pool.start_timeout, self.procs.launching
+        for ident, worker in self.pool.workers.items():  # every loop turn: kept cheap
+            if worker.pid is None and ident not in self.overdue and ident not in launching:
+                deadline = start_deadline(worker, limit)
+                if deadline is not None and (due is None or deadline < due):
+                    due = deadline
+        return due
 
     def start_due(self, now: float) -> None:
         for worker_id, due in list(self.pending.items()):
