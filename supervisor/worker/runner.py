@@ -76,31 +76,48 @@ class Runner:
             payload = Payload(body, json.loads(context) if context else {})
             result = encode_result(self.table[handler](payload))
         except Exception as exc:
-            return wire.S_ERR, wire.error_body(
-                "HandlerError", str(exc), type=type(exc).__name__, worker=self.worker_id,
-                traceback=traceback.format_exc())
+            return wire.S_ERR, self._failure(exc)
         if len(result) > self.max_answer:
             return wire.S_ERR, self._too_large(len(result))
         return wire.S_OK, result
 
     def _chunk(self, handler: bytes, job: bytes, start: int, context: bytes) -> bytes:
-        """Each body of a chunk is its own call with its own outcome; all go back as one."""
+        """Each body of a chunk is its own call with its own outcome; all go back as one.
+
+        Per body only the handler call and its `Payload`: a result that is bytes goes
+        as it is, the failed indexes are noted as they happen, and the size bound is
+        checked once for the whole chunk (body by body only when it is exceeded).
+        """
         call, shared = self.table[handler], json.loads(context) if context else None
-        bodies = wire.unpack_bodies(job, start)
-        statuses, answers, room = bytearray(len(bodies)), [], self.max_answer
-        for index, body in enumerate(bodies):
+        fresh, make = (shared.copy if shared else dict), Payload
+        answers: list[bytes] = []
+        append, failed = answers.append, []
+        for body in wire.unpack_bodies(job, start):
             try:
-                answer = encode_result(call(Payload(body, dict(shared) if shared else {})))
+                result = call(make(body, fresh()))
+                append(result if type(result) is bytes else encode_result(result))
             except Exception as exc:
-                statuses[index] = wire.S_ERR
-                answer = wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
-                                         worker=self.worker_id, traceback=traceback.format_exc())
+                failed.append(len(answers))
+                append(self._failure(exc))
+        statuses = bytearray(len(answers))
+        for index in failed:
+            statuses[index] = wire.S_ERR
+        if sum(map(len, answers)) + 5 * len(answers) > self.max_answer:
+            self._bound(statuses, answers)
+        return wire.pack_answers(statuses, answers)
+
+    def _failure(self, exc: Exception) -> bytes:
+        return wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
+                               worker=self.worker_id, traceback=traceback.format_exc())
+
+    def _bound(self, statuses: bytearray, answers: list[bytes]) -> None:
+        """Answers past the message size become `ResultTooLarge` errors, in order."""
+        room = self.max_answer
+        for index, answer in enumerate(answers):
             room -= len(answer) + 5
             if room < 0:
                 statuses[index] = wire.S_ERR
-                answer = self._too_large(len(answer), "this chunk's answers")
-            answers.append(answer)
-        return wire.pack_answers(statuses, answers)
+                answers[index] = self._too_large(len(answer), "this chunk's answers")
 
     def _too_large(self, size: int, what: str = "the result") -> bytes:
         return wire.error_body("HandlerError", f"{what} ({size} bytes) would exceed "
