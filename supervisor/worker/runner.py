@@ -22,6 +22,7 @@ from supervisor.worker.journal import Journal
 
 # The most requests one message from the master may carry.
 MOST_PER_MESSAGE = 256
+_BYTES = {bytes}
 
 
 class Runtime:
@@ -84,27 +85,42 @@ class Runner:
     def _chunk(self, handler: bytes, job: bytes, start: int, context: bytes) -> bytes:
         """Each body of a chunk is its own call with its own outcome; all go back as one.
 
-        Per body only the handler call and its `Payload`: a result that is bytes goes
-        as it is, the failed indexes are noted as they happen, and the size bound is
-        checked once for the whole chunk (body by body only when it is exceeded).
+        The calls run from C iterators (`map` into `list.extend`), so a body costs its
+        `Payload` and its handler call and no bytecode of ours. A call that raises stops
+        `extend` with the answers so far in place: its error takes the next place, and
+        the same iterators go on with the next body. Results that are not bytes are
+        encoded afterwards, and the size bound is checked once per chunk.
         """
         call, shared = self.table[handler], json.loads(context) if context else None
-        fresh, make = (shared.copy if shared else dict), Payload
-        answers: list[bytes] = []
-        append, failed = answers.append, []
-        for body in wire.unpack_bodies(job, start):
+        contexts = iter(shared.copy if shared else dict, None)  # a fresh dict for each call
+        results = map(call, map(Payload, wire.unpack_bodies(job, start), contexts))
+        answers: list[Any] = []
+        failed = []
+        while True:
             try:
-                result = call(make(body, fresh()))
-                append(result if type(result) is bytes else encode_result(result))
+                answers.extend(results)
+                break
             except Exception as exc:
                 failed.append(len(answers))
-                append(self._failure(exc))
+                answers.append(self._failure(exc))
+        if set(map(type, answers)) != _BYTES:
+            self._encode(answers, failed)
         statuses = bytearray(len(answers))
         for index in failed:
             statuses[index] = wire.S_ERR
         if sum(map(len, answers)) + 5 * len(answers) > self.max_answer:
             self._bound(statuses, answers)
         return wire.pack_answers(statuses, answers)
+
+    def _encode(self, answers: list[Any], failed: list[int]) -> None:
+        """Results that are not bytes as `encode_result` makes them (or its error)."""
+        for index, result in enumerate(answers):
+            if type(result) is not bytes:
+                try:
+                    answers[index] = encode_result(result)
+                except Exception as exc:
+                    failed.append(index)
+                    answers[index] = self._failure(exc)
 
     def _failure(self, exc: Exception) -> bytes:
         return wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
