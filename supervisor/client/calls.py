@@ -206,6 +206,17 @@ class Feed:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.kind, self.source = requests(bodies, chunksize)
         self.window = max(MAP_CHUNKS, MAP_WINDOW // chunksize)
+        # Chunks are sent half a window at a time, so the master reads several per
+        # wake-up and hands them on together; single bodies one per answer, as a
+        # burst of 128 would queue behind each other.
+        self.low = self.window - 1 if chunksize == 1 else self.window // 2
+
+    def refill(self, in_flight: Any, start: Any) -> None:
+        """Send what the window allows now, each request through `start` (the client's),
+        its call or future appended to `in_flight`."""
+        if len(in_flight) <= self.low:
+            while len(in_flight) < self.window and (sent := self.next()) is not None:
+                in_flight.append(start(*sent))
 
     def next(self) -> tuple[int, str, bytes, bytes, bytes, float | None] | None:
         body = next(self.source, None)
