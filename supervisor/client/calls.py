@@ -207,8 +207,8 @@ class Feed:
         self.kind, self.source = requests(bodies, chunksize)
         self.window = max(MAP_CHUNKS, MAP_WINDOW // chunksize)
         # Chunks are sent half a window at a time, so the master reads several per
-        # wake-up and hands them on together; single bodies one per answer, as a
-        # burst of 128 would queue behind each other.
+        # wake-up and hands them on together (it then takes about half as many loop
+        # turns per chunk); single bodies are sent one per answer.
         self.low = self.window - 1 if chunksize == 1 else self.window // 2
 
     def refill(self, in_flight: Any, start: Any) -> None:
