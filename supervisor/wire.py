@@ -13,7 +13,14 @@ per answer, so a message costs ZeroMQ as little as it can.
         request still queued then is dropped, not run.
     master -> client   [answer, answer, ...]   (one or more per message)
         answer = ANSWER(version 2, status, request id) + body; status OK (the result),
-        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_outcomes)
+        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_answers)
+
+    chunk (pack_bodies)   = u32 count (1..MAX_CHUNK), count x u32 length, the bodies
+    answers (pack_answers) = u32 count, count x u8 status (S_OK or S_ERR: the error
+        JSON), count x u32 length, the answers
+    (integers big-endian). The lengths must add up to the frame's size exactly:
+    anything else is a WireError (BadRequest for a request; a typed error for the
+    caller of a malformed answer), never a partial read.
 
 Version 1, still served:
 
