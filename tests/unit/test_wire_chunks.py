@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisor import wire
@@ -15,6 +15,7 @@ from supervisor.errors import HandlerError, SupervisorError
 _BODIES = st.lists(st.binary(max_size=40), min_size=1, max_size=80)
 
 
+@settings(deadline=None)  # a shared, loaded machine: time is not what these check
 @given(_BODIES, st.binary(max_size=30))
 def test_bodies_round_trip_from_any_offset(bodies, prefix):
     frame = prefix + wire.pack_bodies(bodies)
@@ -22,6 +23,7 @@ def test_bodies_round_trip_from_any_offset(bodies, prefix):
     assert wire.unpack_bodies(frame, len(prefix)) == bodies
 
 
+@settings(deadline=None)
 @given(_BODIES, st.data())
 def test_answers_round_trip(answers, data):
     statuses = bytes(data.draw(st.sampled_from([wire.S_OK, wire.S_ERR])) for _ in answers)
