@@ -34,6 +34,9 @@ from supervisor.client import AsyncClient
 from supervisor.errors import SupervisorError
 
 log = logging.getLogger("supervisor.centrifugo")
+# grpc's asyncio layer logs a debug line per call ("Loaded running loop"); with the master
+# at debug level each would cross the log socket and be written by the master.
+logging.getLogger("grpc._cython.cygrpc").setLevel(logging.INFO)
 
 SERVICE = "CentrifugoProxy"
 
