@@ -29,7 +29,6 @@ from supervisor.master.events import drain, failed, guarded
 from supervisor.master.logs import Logs
 from supervisor.master.pidfile import PidFile
 from supervisor.master.signals import SignalQueue
-from supervisor.master.waiter import Waiter
 from supervisor.ops.operations import Operations, bind
 from supervisor.pool.allocator import Pool, Request
 from supervisor.pool.recycling import exec_deadline
@@ -62,7 +61,7 @@ class Master:
         self.next_watch: float | None = None
         self.apply_limits()
         self.context = zmq.Context()
-        self.poller = Waiter()
+        self.poller = zmq.Poller()
         self.workers: Workers
         self.clients: Clients
         self.backend_link: Backend

@@ -34,7 +34,6 @@ from supervisor.lifecycle.spawn import exit_text, start_child
 from supervisor.master import overlays
 from supervisor.master.clients import Clients
 from supervisor.master.logs import Logs
-from supervisor.master.waiter import Waiter
 from supervisor.ops.control import Later
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool
@@ -45,7 +44,7 @@ class Master(Protocol):
     """What the reloader changes in the master (`supervisor.master.loop.Master`)."""
 
     config: Config
-    poller: Waiter
+    poller: zmq.Poller
     pool: Pool
     workers: Workers
     clients: Clients

@@ -16,7 +16,6 @@ import zmq
 from supervisor.config import Config
 from supervisor.lifecycle.service import Service
 from supervisor.master.reload import Reloader
-from supervisor.master.waiter import Waiter
 from supervisor.master.watch import RunDirWatch
 from supervisor.ops.operations import Operations
 from supervisor.pool.allocator import Pool, Request
@@ -31,7 +30,7 @@ class Master(Protocol):
 
     config: Config
     context: zmq.Context
-    poller: Waiter
+    poller: zmq.Poller
     pool: Pool
     ops: Operations
     services: list[Service]
