@@ -224,12 +224,16 @@ def test_cron_and_every_side_by_side(master: FakeMaster, start: Start) -> None:
     anchor = time.time() + STARTUP
     cron = {"name": "c", "every": None, "cron": "* * * * * *", "tz": "UTC", "anchor": anchor}
     start([cron, every(anchor, 0.25, "e")])
-    got = master.recv_until(time.monotonic() + STARTUP + 2.1)
-    by_name = {name: [t for t in got if t.schedule == name] for name in ("c", "e")}
-    assert len(by_name["c"]) >= 2 and len(by_name["e"]) >= 8
+    by_name: dict[str, list[Arrival]] = {"c": [], "e": []}
+    deadline = time.monotonic() + STARTUP + 5.0
+    while len(by_name["c"]) < 2 or len(by_name["e"]) < 8:
+        tick = master.recv(max(0.0, deadline - time.monotonic()))
+        by_name[tick.schedule].append(tick)
     for ticks in by_name.values():
         assert [t.tick for t in ticks] == list(range(len(ticks)))
-        assert all(t.missed == 0 and t.at - t.scheduledAt < 0.05 for t in ticks)
+        # Neither holds the other up: each tick leaves within its own slot (the shorter
+        # schedule's 250 ms; how promptly is test_steady_ticks_...'s business).
+        assert all(t.missed == 0 and t.at - t.scheduledAt < 0.2 for t in ticks)
     seconds = [t.scheduledAt for t in by_name["c"]]
     assert all(s == int(s) for s in seconds)
     assert [b - a for a, b in itertools.pairwise(seconds)] == [1.0] * (len(seconds) - 1)
