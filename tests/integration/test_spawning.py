@@ -25,9 +25,13 @@ from tests.ops_support import write_config
 from tests.support import wait_until
 
 
-def _control(master) -> ControlClient:
+def _control_endpoint(master) -> str:
     run_dir = master.endpoint[len("ipc://"):].rsplit("/", 1)[0]
-    return ControlClient(f"ipc://{run_dir}/control.sock", timeout=10.0)
+    return f"ipc://{run_dir}/control.sock"
+
+
+def _control(master) -> ControlClient:
+    return ControlClient(_control_endpoint(master), timeout=10.0)
 
 
 def _status(master) -> dict:
@@ -119,14 +123,12 @@ def test_a_worker_killed_while_starting_takes_no_request(start_master):
         master.wait_for(r"stdout: sleeping 1.5s")
         queued = calls.submit(call, "echo", b"queued")
         wait_until(lambda: _status(master)["queue"] == 1)
-        context = zmq.Context()
-        control = context.socket(zmq.DEALER)
-        control.connect(_control(master).endpoint)
-        for _ in range(100):
-            control.send(json.dumps({"command": "reset"}).encode())
-        replies = [json.loads(control.recv()) for _ in range(100) if control.poll(10_000)]
-        control.close(0)
-        context.term()
+        with zmq.Context() as context, context.socket(zmq.DEALER) as control:
+            control.linger = 0
+            control.connect(_control_endpoint(master))
+            for _ in range(100):
+                control.send(json.dumps({"command": "reset"}).encode())
+            replies = [json.loads(control.recv()) for _ in range(100) if control.poll(10_000)]
         assert len(replies) == 100 and all(reply["ok"] for reply in replies)
         assert queued.result(timeout=20) == b"queued"
         assert json.loads(running.result(timeout=20))["slept"] == 1.5
