@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from bench import (
     centrifugo,
     chunks,
+    flood,
     idle,
     latency,
     prefetch,
@@ -33,7 +35,8 @@ from bench.common import ROOT, Figure
 
 FAMILIES = {"throughput": throughput, "latency": latency, "prefetch": prefetch,
             "chunks": chunks, "ticks": ticks, "recovery": recovery, "startup": startup,
-            "idle": idle, "centrifugo": centrifugo, "stall": stall}
+            "idle": idle, "centrifugo": centrifugo, "stall": stall,
+            "flood": flood}
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only these families ({', '.join(FAMILIES)})")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     args = parser.parse_args(argv)
+    # A stopped run still stops the masters it started (their `with` blocks unwind).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     info = machine()
     figures: list[Figure] = []
     timings = {}

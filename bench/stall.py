@@ -22,8 +22,11 @@ WORKERS = 100
 
 
 class StallProbe:
-    def __init__(self, control_endpoint: str) -> None:
+    """Sends `command` to the control socket every 10 ms and keeps each answer's delay."""
+
+    def __init__(self, control_endpoint: str, command: str = "ping") -> None:
         self.endpoint = control_endpoint
+        self.command = command
         self.delays: list[float] = []
         self.unanswered = 0
         self._stop = threading.Event()
@@ -46,7 +49,7 @@ class StallProbe:
         sock = context.socket(zmq.DEALER)
         sock.linger = 0
         sock.connect(self.endpoint)
-        request = json.dumps({"command": "ping"}).encode()
+        request = json.dumps({"command": self.command}).encode()
         try:
             while not self._stop.is_set():
                 sent = time.monotonic()
