@@ -128,12 +128,10 @@ def test_control_socket_is_private_and_survives_bad_requests(start_master):
     for frame, code in cases.items():
         reply = _raw(master, frame)
         assert reply["ok"] is False and reply["error"]["code"] == code, (frame[:40], reply)
-    context = zmq.Context()
-    with context.socket(zmq.DEALER) as huge:
+    with zmq.Context() as context, context.socket(zmq.DEALER) as huge:
         huge.linger = 1000
         huge.connect(f"ipc://{run_dir}/control.sock")
         huge.send(b"x" * (HARD_LIMIT + 1))
-    context.term()
     req_style = _raw(master, b"", b'{"command": "ping", "id": 7}')
     assert req_style["ok"] and req_style["id"] == 7 and req_style["result"]["pid"] == master.pid
     with Client(master.endpoint) as client:
