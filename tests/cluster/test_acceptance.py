@@ -177,7 +177,8 @@ def test_a_leader_cut_off_from_the_engine_stops_and_another_takes_over(cluster):
 
 
 def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
-    before = schedule(cluster.fleet())["missed"]
+    start = schedule(cluster.fleet())
+    before = start["missed"]
     cluster.wait_fired(1)
     cluster.server.pause()
     try:
@@ -191,7 +192,12 @@ def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
     assert following["at"] - resumed_at <= LEASE / 3 + INTERVAL + LOADED_DISPATCH
     entries = cluster.entries()
     previous = max(x["slot"] for x in entries if x["slot"] < following["slot"])
-    after = schedule(cluster.fleet())["missed"]
-    assert after["no_lease"] - before["no_lease"] == following["slot"] - previous - 1
+    end = schedule(cluster.fleet())
+    after = end["missed"]
+    # The pause's slots are counted no_lease, not failover; on a busy host another lapse of
+    # the lease may add its own no_lease slots meanwhile, and every missed slot is counted.
+    assert after["no_lease"] - before["no_lease"] >= following["slot"] - previous - 1 > 0
     assert after["failover"] == before["failover"]
+    assert end["missed_total"] - start["missed_total"] == \
+        absent(cluster, start["last_slot"], end["last_slot"])
     check_invariant(cluster)
