@@ -7,27 +7,35 @@ driven by h2load (nghttp2's C load generator, standing in for Centrifugo's Go cl
 that the driver's own cost stays small); every call is checked afterwards in the helper's
 counts (`OK` by gRPC status, not just HTTP 200). Baseline, in the same rounds: the same
 handler (`centrifugo.rpc`, typed adapter included) with the same body and context, through
-`supervisor.Client` from `IN_FLIGHT` threads, one client each. The ratio
-is what the gRPC layer costs. Needs the `centrifugo` extra and h2load
-(`apt-get install nghttp2-client`).
+one `supervisor.Client` shared by `IN_FLIGHT` threads, as the helper had it before it
+moved to `AsyncClient`. The ratio is what the gRPC layer costs.
+
+The floor, in the same rounds and by the same h2load: the helper's own gRPC server and
+servicer (`start_server`, `ProxyServicer`: credentials, limits, protobuf and JSON
+conversions) in a process of its own, with a stand-in for the pool that answers at once:
+what grpcio in Python allows on this machine before any pool work. Needs the `centrifugo`
+extra and h2load (`apt-get install nghttp2-client`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, Server, median, rounds
+from bench.common import ROOT, Figure, Server, median, rounds
 from supervisor.centrifugo.settings import CentrifugoConfig
 
 IN_FLIGHT = CentrifugoConfig().max_concurrent
@@ -55,15 +63,14 @@ def _h2load(port: int, body: Path, count: int) -> float:
     return float(rate.group(1))
 
 
-def _threads_rate(call: Any, count: int, make: Any) -> float:
-    """Calls per second with IN_FLIGHT threads sharing `count` calls, `make()` a state each."""
+def _threads_rate(call: Any, count: int) -> float:
+    """Calls per second with IN_FLIGHT threads sharing `count` calls of `call()`."""
     left = [count]
     lock = threading.Lock()
     go = threading.Barrier(IN_FLIGHT + 1)
     failures: list[BaseException] = []
 
     def lane() -> None:
-        state = make()
         go.wait()
         try:
             while True:
@@ -71,11 +78,9 @@ def _threads_rate(call: Any, count: int, make: Any) -> float:
                     if left[0] <= 0:
                         return
                     left[0] -= 1
-                call(state)
+                call()
         except BaseException as exc:  # reported after the run
             failures.append(exc)
-        finally:
-            state.close()
 
     threads = [threading.Thread(target=lane) for _ in range(IN_FLIGHT)]
     for thread in threads:
@@ -103,33 +108,98 @@ def run(quick: bool = False) -> list[Figure]:
                        "data": base64.b64encode(_DATA).decode()}).encode()
     context = {"type": "rpc", "metadata": {}}
     expected = base64.b64encode(_DATA).decode()
-    port = _free_port()
+    port, floor_port = _free_port(), _free_port()
     section = {"proxy_listen": f"tcp://127.0.0.1:{port}", "max_concurrent": IN_FLIGHT,
                "handlers": {"rpc": "bench.handlers:rpc_echo"}}
     with tempfile.NamedTemporaryFile(suffix=".grpc") as framed, \
-            Server(workers=2, centrifugo=section) as server:
+            Server(workers=2, centrifugo=section) as server, _Floor(floor_port) as floor, \
+            Client(server.endpoint) as client:
         framed.write(b"\x00" + struct.pack(">I", len(message)) + message)  # gRPC framing
         framed.flush()
         server.ready()
         server.wait_for(r"serving Centrifugo's proxy")
 
-        def via_client(client: Client) -> None:
+        def via_client() -> None:
             reply = client.exec("centrifugo.rpc", body, timeout=10, context=context)
             if json.loads(reply)["result"]["data"] != expected:
                 raise RuntimeError("wrong answer through the client")
 
         steps = {"ours": lambda: _h2load(port, Path(framed.name), count),
-                 "client": lambda: _threads_rate(via_client, count,
-                                                 lambda: Client(server.endpoint))}
-        rounds(1, steps)  # warm-up: the connection made, every thread's client connected
+                 "floor": lambda: _h2load(floor_port, Path(framed.name), count),
+                 "client": lambda: _threads_rate(via_client, count)}
+        rounds(1, steps)  # warm-up: the connections made, the threads' first calls
         results = {name: median(values) for name, values in rounds(repeats, steps).items()}
         ok = _proxy_ok(server, count * (repeats + 1))
+        floor_ok = floor.answered_ok()
+    if floor_ok != count * (repeats + 1):
+        raise RuntimeError(f"the floor answered {floor_ok} calls OK, not {count * (repeats + 1)}")
     ratio = results["ours"] / results["client"]
+    detail = {"calls": count, "rounds": repeats, "in_flight": IN_FLIGHT, "answered_ok": ok}
     return [Figure("centrifugo", "proxy RPC through the helper, 2 workers", results["ours"],
                    "calls/s", results["client"], "supervisor.Client, same handler",
-                   f">= {MINIMUM:g}x", ratio >= MINIMUM, better="higher",
-                   detail={"calls": count, "rounds": repeats, "in_flight": IN_FLIGHT,
-                           "answered_ok": ok})]
+                   f">= {MINIMUM:g}x", ratio >= MINIMUM, better="higher", detail=detail),
+            Figure("centrifugo", "bare gRPC floor: the helper's server, no pool",
+                   results["floor"], "calls/s", results["client"],
+                   "supervisor.Client, same handler", better="higher",
+                   detail={**detail, "answered_ok": floor_ok}),
+            Figure("centrifugo", "proxy RPC through the helper, 2 workers", results["ours"],
+                   "calls/s", results["floor"], "bare gRPC floor", better="higher",
+                   detail=detail)]
+
+
+class _Floor:
+    """`serve_floor` in a process of its own, listening on `port` until the context ends."""
+
+    def __init__(self, port: int) -> None:
+        main = f"from bench.centrifugo import serve_floor; serve_floor({port})"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", main], cwd=ROOT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError("the gRPC floor did not start")
+
+    def answered_ok(self) -> int:
+        """Stop the floor; the calls it answered OK."""
+        self.proc.send_signal(signal.SIGTERM)
+        counts = json.loads(self.proc.communicate(timeout=10)[0])
+        return counts.get("rpc", {}).get("OK", 0)
+
+    def __enter__(self) -> _Floor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class _AnswerAtOnce:
+    """Stands in for the helper's `AsyncClient`: the echo handler's answer, without a pool."""
+
+    def __init__(self) -> None:
+        self.reply = json.dumps({"result": {"data": base64.b64encode(_DATA).decode()}}).encode()
+
+    async def exec(self, handler: str, body: bytes, timeout: float, context: dict) -> bytes:
+        json.dumps(context)  # what the client encodes for the wire
+        return self.reply
+
+
+def serve_floor(port: int) -> None:
+    """Process main of the floor: the helper's server and servicer, answering at once."""
+    from supervisor.centrifugo.server import ProxyServicer, start_server
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        servicer = ProxyServicer(_AnswerAtOnce(), ["rpc"], 10.0, IN_FLIGHT, None)
+        server = await start_server(servicer, f"127.0.0.1:{port}")
+        print("ready", flush=True)
+        await stop.wait()
+        await server.stop(None)
+        print(json.dumps(servicer.snapshot()), flush=True)
+
+    asyncio.run(main())
 
 
 def _proxy_ok(server: Server, expected: int, timeout: float = 5.0) -> int:

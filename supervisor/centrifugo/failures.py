@@ -12,6 +12,7 @@ from __future__ import annotations
 from supervisor import errors
 
 OK = "OK"
+CANCELLED = "CANCELLED"  # the caller gave up (or its deadline passed) while the pool ran it
 
 # Errors of the pool, by their wire code.
 STATUS: dict[str, str] = {

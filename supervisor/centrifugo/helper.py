@@ -10,12 +10,12 @@ state and its calls by event and status (command `centrifugo`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import signal
 import sys
-import threading
 from dataclasses import dataclass
 
 import zmq
@@ -81,8 +81,6 @@ def run_proxy(spec: ProxySpec) -> None:
     """Process main: serve until SIGTERM, then drain and exit 0 (78 if it cannot listen)."""
     die_with_parent()
     set_title(PROCESS_TITLE)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     context = zmq.Context()
@@ -90,7 +88,7 @@ def run_proxy(spec: ProxySpec) -> None:
     reporter = _Reporter(context, spec.control, spec.listen)
     code = 0
     try:
-        code = _serve(spec, reporter, stop)
+        code = asyncio.run(_serve(spec, reporter, context))
     finally:
         reporter.close()
         capture.close()
@@ -98,24 +96,37 @@ def run_proxy(spec: ProxySpec) -> None:
     sys.exit(code)
 
 
-def _serve(spec: ProxySpec, reporter: _Reporter, stop: threading.Event) -> int:
-    from supervisor.centrifugo.link import PoolLink
+async def _serve(spec: ProxySpec, reporter: _Reporter, context: zmq.Context) -> int:
     from supervisor.centrifugo.server import BindError, ProxyServicer, start_server
+    from supervisor.client import AsyncClient
 
-    link = PoolLink(spec.pool)
-    servicer = ProxyServicer(link, spec.events, spec.timeout, spec.max_concurrent,
-                             spec.credentials)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    client = AsyncClient(spec.pool, context=context)
     try:
-        server = start_server(servicer, spec.address)
-    except BindError as exc:
-        log.error("centrifugo.proxy_listen %s: cannot listen: %s", spec.listen, exc)
-        reporter.report("cannot listen", {}, str(exc))
-        return EXIT_CANNOT_LISTEN
-    log.info("serving Centrifugo's proxy on %s (%s)", spec.listen, ", ".join(spec.events))
-    while not stop.wait(REPORT_EVERY):
-        reporter.report("serving", servicer.snapshot())
-    reporter.report("stopping", servicer.snapshot())
-    server.stop(spec.grace).wait(spec.grace + 1.0)
-    reporter.report("stopped", servicer.snapshot())
-    link.close()
+        servicer = ProxyServicer(client, spec.events, spec.timeout, spec.max_concurrent,
+                                 spec.credentials)
+        try:
+            server = await start_server(servicer, spec.address)
+        except BindError as exc:
+            log.error("centrifugo.proxy_listen %s: cannot listen: %s", spec.listen, exc)
+            reporter.report("cannot listen", {}, str(exc))
+            return EXIT_CANNOT_LISTEN
+        log.info("serving Centrifugo's proxy on %s (%s)", spec.listen, ", ".join(spec.events))
+        while not await _stopped(stop, REPORT_EVERY):
+            reporter.report("serving", servicer.snapshot())
+        reporter.report("stopping", servicer.snapshot())
+        await server.stop(spec.grace)
+        reporter.report("stopped", servicer.snapshot())
+    finally:
+        client.close()
     return 0
+
+
+async def _stopped(stop: asyncio.Event, within: float) -> bool:
+    """Whether `stop` is set within `within` seconds."""
+    try:
+        await asyncio.wait_for(stop.wait(), within)
+    except TimeoutError:
+        return False
+    return True

@@ -1,6 +1,9 @@
 """The gRPC side of the helper: serves `CentrifugoProxy` by handing each call to the pool.
 
-Imported only in the helper process. A call is checked (credentials, concurrency, event
+Imported only in the helper process. Everything runs on one asyncio loop: grpc's asyncio
+server and one `supervisor.AsyncClient`, so a call costs no thread hand-off of ours (a
+thread per call waiting on a shared client cost the helper about 40 context switches and
+twice the CPU per call). A call is checked (credentials, concurrency, event
 configured, base64 well-formed), decoded to JSON and sent to the master as the request
 `centrifugo.<event>`, whose context carries the event type and the call's metadata; the
 worker's JSON answer is encoded back into the event's `XxxResponse`. Every way a call can
@@ -10,15 +13,15 @@ Centrifugo would read as a decision.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import json
 import logging
 import math
-import threading
 from collections import Counter
-from concurrent import futures
+from functools import partial
 from typing import Any
 
 import grpc
@@ -26,16 +29,16 @@ import grpc
 from supervisor import wire
 from supervisor.centrifugo import codec, protocol
 from supervisor.centrifugo.events import EVENTS, Event
-from supervisor.centrifugo.failures import OK, status_for
-from supervisor.centrifugo.link import PoolLink
+from supervisor.centrifugo.failures import CANCELLED, OK, status_for
+from supervisor.client import AsyncClient
 from supervisor.errors import SupervisorError
 
 log = logging.getLogger("supervisor.centrifugo")
+# grpc's asyncio layer logs a debug line per call ("Loaded running loop"); with the master
+# at debug level each would cross the log socket and be written by the master.
+logging.getLogger("grpc._cython.cygrpc").setLevel(logging.INFO)
 
 SERVICE = "CentrifugoProxy"
-# Threads beyond max_concurrent, so that calls over the limit are refused at once
-# instead of waiting for a thread.
-_SPARE_THREADS = 8
 
 
 class _Refused(Exception):
@@ -46,75 +49,75 @@ class _Refused(Exception):
 
 
 class ProxyServicer:
-    """One method handler per event; counts every call by event and gRPC status."""
+    """One method handler per event; counts every call by event and gRPC status.
 
-    def __init__(self, link: PoolLink, events: list[str], timeout: float, max_concurrent: int,
-                 credentials: tuple[str, str] | None) -> None:
-        self.link = link
+    Used from the loop's thread only (grpc runs the deserializers there too).
+    """
+
+    def __init__(self, client: AsyncClient, events: list[str], timeout: float,
+                 max_concurrent: int, credentials: tuple[str, str] | None) -> None:
+        self.client = client
         self.events = frozenset(events)
         self.timeout = timeout
         self.max_concurrent = max_concurrent
         self.credentials = credentials
-        self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.in_flight = 0
         self.calls: Counter[tuple[str, str]] = Counter()
-        self._lock = threading.Lock()
         self.proto = protocol.load("proxy.proto")
 
     def count(self, event: str, status: str) -> None:
-        with self._lock:
-            self.calls[event, status] += 1
+        self.calls[event, status] += 1
 
     def snapshot(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            out: dict[str, dict[str, int]] = {}
-            for (event, status), count in self.calls.items():
-                out.setdefault(event, {})[status] = count
-            return out
+        out: dict[str, dict[str, int]] = {}
+        for (event, status), count in self.calls.items():
+            out.setdefault(event, {})[status] = count
+        return out
 
     def handler(self) -> grpc.GenericRpcHandler:
         methods = self.proto.methods[SERVICE]
         handlers = {}
         for event in EVENTS.values():
             request_cls, response_cls = methods[event.method]
+            # The request arrives as bytes and is parsed in `serve`: a malformed one then
+            # ends in INTERNAL and is counted (grpc.aio would answer UNKNOWN).
             handlers[event.method] = grpc.unary_unary_rpc_method_handler(
-                lambda request, context, event=event: self.serve(event, request, context),
-                request_deserializer=self._deserializer(event, request_cls),
+                partial(self.serve, event, request_cls),  # a coroutine function: run on the loop
                 response_serializer=response_cls.SerializeToString)
         return grpc.method_handlers_generic_handler(f"{self.proto.package}.{SERVICE}", handlers)
 
-    def _deserializer(self, event: Event, cls: type) -> Any:
-        def parse(data: bytes) -> Any:
-            try:
-                return cls.FromString(data)
-            except Exception:
-                # grpc answers INTERNAL; counted here, as the call never reaches `serve`.
-                self.count(event.name, "INTERNAL")
-                raise
-        return parse
-
-    def serve(self, event: Event, request: Any, context: grpc.ServicerContext) -> Any:
+    async def serve(self, event: Event, request_cls: type, data: bytes,
+                    context: grpc.aio.ServicerContext) -> Any:
         try:
             headers = self._authenticate(context)
+            try:
+                request = request_cls.FromString(data)
+            except Exception as exc:
+                raise _Refused("INTERNAL", f"cannot deserialize the request: {exc}") from None
             if event.name not in self.events:
                 raise _Refused("UNIMPLEMENTED", f"no handler is configured for {event.name}")
-            if not self.slots.acquire(blocking=False):
+            if self.in_flight >= self.max_concurrent:
                 raise _Refused("RESOURCE_EXHAUSTED",
                                f"over max_concurrent ({self.max_concurrent} calls)")
+            self.in_flight += 1
             try:
-                response = self._call(event, request, headers, context)
+                response = await self._call(event, request, headers, context)
             finally:
-                self.slots.release()
+                self.in_flight -= 1
         except _Refused as refused:
             self.count(event.name, refused.status)
-            context.abort(getattr(grpc.StatusCode, refused.status), refused.details)
+            await context.abort(getattr(grpc.StatusCode, refused.status), refused.details)
+        except asyncio.CancelledError:  # the caller cancelled or its deadline passed
+            self.count(event.name, CANCELLED)
+            raise
         except Exception as exc:  # a bug here still ends the call in a status, and is counted
             log.exception("the %s call failed in the helper", event.name)
             self.count(event.name, "INTERNAL")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__} in the helper")
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__} in the helper")
         self.count(event.name, OK)
         return response
 
-    def _authenticate(self, context: grpc.ServicerContext) -> dict[str, str]:
+    def _authenticate(self, context: grpc.aio.ServicerContext) -> dict[str, str]:
         """The call's metadata as headers (without the credentials), once they are checked."""
         headers: dict[str, str] = {}
         presented = None
@@ -130,16 +133,16 @@ class ProxyServicer:
             raise _Refused("UNAUTHENTICATED", "missing or wrong proxy credentials")
         return headers
 
-    def _call(self, event: Event, request: Any, headers: dict[str, str],
-              context: grpc.ServicerContext) -> Any:
+    async def _call(self, event: Event, request: Any, headers: dict[str, str],
+                    context: grpc.aio.ServicerContext) -> Any:
         remaining = context.time_remaining()
         timeout = min(self.timeout, math.inf if remaining is None else remaining)
         if timeout <= 0:
             raise _Refused("DEADLINE_EXCEEDED", "the deadline passed before the call started")
         body = json.dumps(request_body(request)).encode()
         try:
-            reply = self.link.submit(event.handler, body,
-                                     {"type": event.name, "metadata": headers}, timeout)
+            reply = await self.client.exec(event.handler, body, timeout,
+                                           {"type": event.name, "metadata": headers})
         except SupervisorError as exc:
             raise _Refused(status_for(exc), f"{type(exc).__name__}: {exc}") from None
         response_cls = self.proto.methods[SERVICE][event.method][1]
@@ -166,12 +169,9 @@ class BindError(Exception):
     """The proxy address cannot be listened on."""
 
 
-def start_server(servicer: ProxyServicer, address: str) -> grpc.Server:
+async def start_server(servicer: ProxyServicer, address: str) -> grpc.aio.Server:
     """Bind and start; port reuse is off, so a second server cannot share the port."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=servicer.max_concurrent + _SPARE_THREADS,
-                                   thread_name_prefix="proxy"),
-        options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((servicer.handler(),))
     try:
         port = server.add_insecure_port(address)
@@ -179,5 +179,5 @@ def start_server(servicer: ProxyServicer, address: str) -> grpc.Server:
         raise BindError(str(exc)) from None
     if port == 0:
         raise BindError(f"cannot listen on {address}")
-    server.start()
+    await server.start()
     return server

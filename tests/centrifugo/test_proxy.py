@@ -301,3 +301,21 @@ def test_status_text_and_metrics_count_calls_per_event_and_status(centrifugo, pr
     assert re.search(r'^supervisor_centrifugo_calls_total\{event="rpc",status="OK"\} [1-9]',
                      scraped, re.MULTILINE), scraped[-2000:]
     assert 'supervisor_centrifugo_calls_total{event="connect",status="OK"}' in scraped
+
+
+
+def test_a_call_past_its_deadline_is_counted_once(centrifugo, proxy):
+    from tests.support import wait_until
+
+    def rpc_counts() -> dict:
+        return status_counts(proxy)["centrifugo"]["calls"].get("rpc", {})
+
+    done = rpc_counts().get("OK", 0)
+    ok(rpc(centrifugo, "echo"))
+    before = wait_until(lambda: (c := rpc_counts()).get("OK", 0) > done and c)  # all reported
+    late = rpc(centrifugo, "sleep", {"seconds": 0.8}, timeout_ms=300)
+    assert late["status"] == "DEADLINE_EXCEEDED", late
+    after = wait_until(lambda: sum((c := rpc_counts()).values()) > sum(before.values()) and c)
+    grown = {status: n - before.get(status, 0) for status, n in after.items()
+             if n != before.get(status, 0)}
+    assert grown in ({"DEADLINE_EXCEEDED": 1}, {"CANCELLED": 1}), grown
