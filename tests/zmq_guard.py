@@ -30,7 +30,7 @@ _HIDDEN = ("/pluggy/", "/_pytest/", "/pytest/", "/zmq/", "<frozen", __file__)
 class _Made:
     ref: weakref.ref
     kind: str
-    stack: list[str]
+    stack: list[traceback.FrameSummary]  # outermost first
 
 
 @dataclass
@@ -46,19 +46,20 @@ _current: list[_Ledger] = [_session]
 
 
 def _record(obj: Any, kind: str) -> None:
-    every = traceback.extract_stack()
+    # Frames only (file, line number, function); source lines are read if it is reported.
+    every = traceback.StackSummary.extract(traceback.walk_stack(None), lookup_lines=False)
     if any(f.filename.endswith(_PYZMQ_OWN) for f in every):
         return  # pyzmq's own zero-copy collector: one context for the process, its thread's
     frames = [f for f in every if not any(part in f.filename for part in _HIDDEN)]
-    stack = traceback.format_list(frames[-_STACK_DEPTH:])
-    made = _Made(weakref.ref(obj), kind, stack)
+    made = _Made(weakref.ref(obj), kind, frames[_STACK_DEPTH - 1::-1])
     object.__setattr__(obj, "_guard_made", made)
     _current[-1].made.append(made)
 
 
-def _describe(kind: str, obj: Any, stack: list[str]) -> str:
+def _describe(kind: str, obj: Any, stack: list[traceback.FrameSummary]) -> str:
     lines = [f"- {kind} {obj!r}, made at:"]
-    lines.extend("    " + line.rstrip().replace("\n", "\n    ") for line in stack)
+    lines.extend("    " + line.rstrip().replace("\n", "\n    ")
+                 for line in traceback.format_list(stack))
     return "\n".join(lines)
 
 
