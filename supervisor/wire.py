@@ -13,7 +13,14 @@ per answer, so a message costs ZeroMQ as little as it can.
         request still queued then is dropped, not run.
     master -> client   [answer, answer, ...]   (one or more per message)
         answer = ANSWER(version 2, status, request id) + body; status OK (the result),
-        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_outcomes)
+        ERR (error JSON: {"code", "message", ...}) or CHUNK (pack_answers)
+
+    chunk (pack_bodies)   = u32 count (1..MAX_CHUNK), count x u32 length, the bodies
+    answers (pack_answers) = u32 count, count x u8 status (S_OK or S_ERR: the error
+        JSON), count x u32 length, the answers
+    (integers big-endian). The lengths must add up to the frame's size exactly:
+    anything else is a WireError (BadRequest for a request; a typed error for the
+    caller of a malformed answer), never a partial read.
 
 Version 1, still served:
 
@@ -167,31 +174,45 @@ def answer(status: int, req_id: int, body: bytes = b"") -> bytes:
 
 
 def pack_bodies(bodies: list[bytes]) -> bytes:
-    """A chunk: count, each body's length, then the bodies."""
+    """A chunk: count, each body's length, then the bodies (one struct call, one join)."""
     return struct.pack(f">I{len(bodies)}I", len(bodies), *map(len, bodies)) + b"".join(bodies)
 
 
 def chunk_count(data: bytes, offset: int = 0) -> int:
     """Check a packed chunk (from `offset`) without copying it; return its number of bodies."""
+    return len(_chunk_lengths(data, offset))
+
+
+def unpack_bodies(data: bytes, offset: int = 0) -> list[bytes]:
+    lengths = _chunk_lengths(data, offset)
+    return _cut(data, offset + 4 + 4 * len(lengths), lengths)
+
+
+def _chunk_lengths(data: bytes, offset: int) -> tuple[int, ...]:
+    """The body lengths of a packed chunk, checked against its count bound and its size."""
     if len(data) < offset + _COUNT.size:
         raise WireError("a chunk needs at least its 4-byte count")
     count = _COUNT.unpack_from(data, offset)[0]
     if not 0 < count <= MAX_CHUNK:
         raise WireError(f"a chunk carries 1..{MAX_CHUNK} bodies, not {count}")
     size = len(data) - offset - 4 - 4 * count
-    if size < 0 or sum(struct.unpack_from(f">{count}I", data, offset + 4)) != size:
-        raise WireError("chunk body lengths do not add up to its size")
-    return count
-
-
-def unpack_bodies(data: bytes, offset: int = 0) -> list[bytes]:
-    count = chunk_count(data, offset)
+    if size < 0:
+        raise WireError(f"a chunk of {count} bodies needs {4 + 4 * count} bytes of lengths")
     lengths = struct.unpack_from(f">{count}I", data, offset + 4)
-    bodies, offset = [], offset + 4 + 4 * count
+    if sum(lengths) != size:
+        raise WireError("chunk body lengths do not add up to its size")
+    return lengths
+
+
+def _cut(data: bytes, offset: int, lengths: tuple[int, ...]) -> list[bytes]:
+    """The pieces of `data` from `offset` on, of the given (checked) lengths."""
+    pieces = []
+    append = pieces.append
     for length in lengths:
-        bodies.append(data[offset:offset + length])
-        offset += length
-    return bodies
+        end = offset + length
+        append(data[offset:end])
+        offset = end
+    return pieces
 
 
 def pack_answers(statuses: bytes, answers: list[bytes]) -> bytes:
@@ -202,17 +223,17 @@ def pack_answers(statuses: bytes, answers: list[bytes]) -> bytes:
 
 
 def unpack_answers(data: bytes) -> tuple[bytes, list[bytes]]:
-    """(status of each, body of each) from a chunk's answers."""
+    """(status of each, body of each) from a chunk's answers; WireError if they do not add up."""
+    if len(data) < _COUNT.size:
+        raise WireError("a chunk's answers need at least their 4-byte count")
     count = _COUNT.unpack_from(data)[0]
-    statuses = bytes(data[4:4 + count])
+    start = 4 + 5 * count
+    if count > MAX_CHUNK or start > len(data):
+        raise WireError(f"a chunk's answers claim {count} bodies in {len(data)} bytes")
     lengths = struct.unpack_from(f">{count}I", data, 4 + count)
-    answers, offset = [], 4 + 5 * count
-    for length in lengths:
-        answers.append(data[offset:offset + length])
-        offset += length
-    if offset != len(data) or len(statuses) != count:
+    if start + sum(lengths) != len(data):
         raise WireError("chunk answer lengths do not add up to its size")
-    return statuses, answers
+    return bytes(data[4:4 + count]), _cut(data, start, lengths)
 
 
 def pack_outcomes(outcomes: list[tuple[int, bytes]]) -> bytes:

@@ -9,6 +9,7 @@ once and asks the master to drop the request if it still waits in the queue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -60,18 +61,13 @@ class AsyncClient:
         feed = calls.Feed(handler, bodies, context, timeout, chunksize)
         in_flight: deque[asyncio.Future] = deque()
 
-        def send_next() -> None:
-            sent = feed.next()
-            if sent is not None:
-                in_flight.append(self._start(*sent))
-
-        for _ in range(feed.window):
-            send_next()
+        refill = functools.partial(feed.refill, in_flight, self._start)
+        refill()
         try:
             while in_flight:
                 value = await in_flight[0]
                 in_flight.popleft()
-                send_next()
+                refill()
                 for item in calls.items(value):
                     yield item
         finally:

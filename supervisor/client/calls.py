@@ -14,6 +14,7 @@ import os
 import struct
 import time
 from concurrent.futures import Future, InvalidStateError
+from itertools import islice
 from typing import Any
 
 import zmq
@@ -97,37 +98,47 @@ def answers(frames: list[bytes]) -> list[tuple[int, int, bytes]]:
 
 
 def outcome(status: int, body: bytes) -> Any:
-    """The value an answer stands for: bytes, or for a chunk a list of bytes-or-errors.
+    """The value an answer stands for: bytes, or for a chunk a list of its answers
+    (`Failed` when some are errors, which stand in it as exceptions).
 
     Raises the typed error of an error answer.
     """
     if status == wire.S_OK:
         return body
     if status == wire.S_CHUNK:
-        statuses, answers = wire.unpack_answers(body)
+        try:
+            statuses, answers = wire.unpack_answers(body)
+        except wire.WireError as exc:
+            raise SupervisorError(f"malformed chunk answer: {exc}") from None
         if wire.S_ERR not in statuses:
             return answers
-        return [answer if item_status == wire.S_OK else wire.decode_error(answer)
-                for item_status, answer in zip(statuses, answers, strict=True)]
+        return Failed(answer if item_status == wire.S_OK else wire.decode_error(answer)
+                      for item_status, answer in zip(statuses, answers, strict=True))
     raise wire.decode_error(body)
+
+
+class Failed(list):
+    """A chunk's answers of which some are errors."""
 
 
 def requests(bodies: Any, chunksize: int) -> tuple[int, Any]:
     """What `map` sends: (kind, an iterator of request bodies), one per body or per chunk."""
     if chunksize == 1:
         return wire.CALL, (body.encode() if isinstance(body, str) else body for body in bodies)
-    return wire.CHUNK, (wire.pack_bodies(chunk) for chunk in _chunks(bodies, chunksize))
+    return wire.CHUNK, map(wire.pack_bodies, _chunks(bodies, chunksize))
 
 
 def _chunks(bodies: Any, size: int) -> Any:
-    chunk = []
-    for body in bodies:
-        chunk.append(body.encode() if isinstance(body, str) else bytes(body))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    """Lists of `size` bodies as bytes (the last may be shorter); bodies already bytes are
+    taken as they are, a list at a time."""
+    source = iter(bodies)
+    while chunk := list(islice(source, size)):
+        if set(map(type, chunk)) != _BYTES:
+            chunk = [body.encode() if isinstance(body, str) else bytes(body) for body in chunk]
         yield chunk
+
+
+_BYTES = {bytes}
 
 
 class Call:
@@ -195,6 +206,17 @@ class Feed:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.kind, self.source = requests(bodies, chunksize)
         self.window = max(MAP_CHUNKS, MAP_WINDOW // chunksize)
+        # Chunks are sent half a window at a time, so the master reads several per
+        # wake-up and hands them on together (it then takes about half as many loop
+        # turns per chunk); single bodies are sent one per answer.
+        self.low = self.window - 1 if chunksize == 1 else self.window // 2
+
+    def refill(self, in_flight: Any, start: Any) -> None:
+        """Send what the window allows now, each request through `start` (the client's),
+        its call or future appended to `in_flight`."""
+        if len(in_flight) <= self.low:
+            while len(in_flight) < self.window and (sent := self.next()) is not None:
+                in_flight.append(start(*sent))
 
     def next(self) -> tuple[int, str, bytes, bytes, bytes, float | None] | None:
         body = next(self.source, None)
@@ -207,10 +229,15 @@ class Feed:
 def items(value: Any) -> Any:
     """The answers one call of `map` stands for: a chunk's in order (raising the first
     error in its turn), or the one answer."""
-    if not isinstance(value, list):
-        yield value
-        return
-    for item in value:
+    if type(value) is list:
+        return value
+    if type(value) is Failed:
+        return _until_failed(value)
+    return (value,)
+
+
+def _until_failed(answers: Failed) -> Any:
+    for item in answers:
         if isinstance(item, SupervisorError):
             raise item
         yield item

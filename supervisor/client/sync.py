@@ -12,6 +12,7 @@ whichever thread reads, or by a helper thread when nobody else is waiting.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import select
@@ -112,16 +113,9 @@ class Client:
         feed = calls.Feed(handler, bodies, context, timeout, chunksize)
         in_flight: deque[calls.Call] = deque()
 
-        def send_next() -> bool:
-            sent = feed.next()
-            if sent is not None:
-                in_flight.append(self._start(*sent))
-            return sent is not None
-
-        for _ in range(feed.window):
-            if not send_next():
-                break
-        return self._results(in_flight, send_next)
+        refill = functools.partial(feed.refill, in_flight, self._start)
+        refill()
+        return self._results(in_flight, refill)
 
     @property
     def connected(self) -> bool:
@@ -311,13 +305,13 @@ class Client:
             self._complete_all(calls.dropped(self.endpoint), before=self._settled)
         return bool(messages) or dropped
 
-    def _results(self, in_flight: deque[calls.Call], send_next: Any) -> Iterator[Any]:
+    def _results(self, in_flight: deque[calls.Call], refill: Any) -> Iterator[Any]:
         try:
             while in_flight:
                 call = in_flight[0]
                 self._wait(call)
                 in_flight.popleft()
-                send_next()
+                refill()
                 yield from calls.items(call.value())
         finally:
             for call in in_flight:

@@ -22,6 +22,7 @@ from supervisor.worker.journal import Journal
 
 # The most requests one message from the master may carry.
 MOST_PER_MESSAGE = 256
+_BYTES = {bytes}
 
 
 class Runtime:
@@ -76,31 +77,63 @@ class Runner:
             payload = Payload(body, json.loads(context) if context else {})
             result = encode_result(self.table[handler](payload))
         except Exception as exc:
-            return wire.S_ERR, wire.error_body(
-                "HandlerError", str(exc), type=type(exc).__name__, worker=self.worker_id,
-                traceback=traceback.format_exc())
+            return wire.S_ERR, self._failure(exc)
         if len(result) > self.max_answer:
             return wire.S_ERR, self._too_large(len(result))
         return wire.S_OK, result
 
     def _chunk(self, handler: bytes, job: bytes, start: int, context: bytes) -> bytes:
-        """Each body of a chunk is its own call with its own outcome; all go back as one."""
+        """Each body of a chunk is its own call with its own outcome; all go back as one.
+
+        The calls run from C iterators (`map` into `list.extend`), so a body costs its
+        `Payload` and its handler call and no bytecode of ours. A call that raises stops
+        `extend` with the answers so far in place: its error takes the next place, and
+        the same iterators go on with the next body. Results that are not bytes are
+        encoded afterwards, and the size bound is checked once per chunk.
+        """
         call, shared = self.table[handler], json.loads(context) if context else None
-        bodies = wire.unpack_bodies(job, start)
-        statuses, answers, room = bytearray(len(bodies)), [], self.max_answer
-        for index, body in enumerate(bodies):
+        contexts = iter(shared.copy if shared else dict, None)  # a fresh dict for each call
+        results = map(call, map(Payload, wire.unpack_bodies(job, start), contexts))
+        answers: list[Any] = []
+        failed = []
+        while True:
             try:
-                answer = encode_result(call(Payload(body, dict(shared) if shared else {})))
+                answers.extend(results)
+                break
             except Exception as exc:
-                statuses[index] = wire.S_ERR
-                answer = wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
-                                         worker=self.worker_id, traceback=traceback.format_exc())
+                failed.append(len(answers))
+                answers.append(self._failure(exc))
+        if set(map(type, answers)) != _BYTES:
+            self._encode(answers, failed)
+        statuses = bytearray(len(answers))
+        for index in failed:
+            statuses[index] = wire.S_ERR
+        if sum(map(len, answers)) + 5 * len(answers) > self.max_answer:
+            self._bound(statuses, answers)
+        return wire.pack_answers(statuses, answers)
+
+    def _encode(self, answers: list[Any], failed: list[int]) -> None:
+        """Results that are not bytes as `encode_result` makes them (or its error)."""
+        for index, result in enumerate(answers):
+            if type(result) is not bytes:
+                try:
+                    answers[index] = encode_result(result)
+                except Exception as exc:
+                    failed.append(index)
+                    answers[index] = self._failure(exc)
+
+    def _failure(self, exc: Exception) -> bytes:
+        return wire.error_body("HandlerError", str(exc), type=type(exc).__name__,
+                               worker=self.worker_id, traceback=traceback.format_exc())
+
+    def _bound(self, statuses: bytearray, answers: list[bytes]) -> None:
+        """Answers past the message size become `ResultTooLarge` errors, in order."""
+        room = self.max_answer
+        for index, answer in enumerate(answers):
             room -= len(answer) + 5
             if room < 0:
                 statuses[index] = wire.S_ERR
-                answer = self._too_large(len(answer), "this chunk's answers")
-            answers.append(answer)
-        return wire.pack_answers(statuses, answers)
+                answers[index] = self._too_large(len(answer), "this chunk's answers")
 
     def _too_large(self, size: int, what: str = "the result") -> bytes:
         return wire.error_body("HandlerError", f"{what} ({size} bytes) would exceed "
