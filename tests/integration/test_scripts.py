@@ -30,10 +30,11 @@ def test_scripts_run_serves_and_ctrl_c_leaves_nothing():
                  for n in range(3)]
         slots = [float(line.group(2)) for line in lines[1:]]  # ticks 0 and 1, as scheduled
         assert abs(slots[1] - slots[0] - 1.0) < 1e-6, slots
-        # And they arrive in real time: two seconds from tick 0 to tick 2, give or take the
-        # delivery of one tick on a loaded machine.
-        stamps = [datetime.strptime(line.group(1), "%Y-%m-%d %H:%M:%S,%f") for line in lines]
-        assert 1.5 < (stamps[2] - stamps[0]).total_seconds() < 2.5, stamps
+        # And they arrive in real time: each is logged within its own one-second slot.
+        stamps = [datetime.strptime(line.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                  for line in lines[:2]]
+        assert all(-0.01 < stamp - slot < 1.0 for stamp, slot in zip(stamps, slots, strict=True)), \
+            (stamps, slots)
         os.killpg(master.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert master.wait_exit(30) == 0
         wait_until(lambda: gone(children), timeout=10)
