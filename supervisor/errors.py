@@ -4,9 +4,12 @@ from __future__ import annotations
 
 # Exit codes of the master and the command line, defined once.
 EXIT_OK = 0
-EXIT_FAILURE = 1
+EXIT_FAILURE = 1  # the command failed, or a `status`/`health` check found the service unhealthy
 EXIT_CONFIG = 2  # a bad config, Tars conf or handler: fix and retry
+EXIT_USAGE = 2  # a command line the program cannot read (argparse's own code for it)
 EXIT_NOT_RUNNING = 3  # `status`: no master runs for this config
+EXIT_INTERRUPTED = 130  # Ctrl-C stopped a command that is not interactive (128 + SIGINT)
+EXIT_BROKEN_PIPE = 141  # the reader of our output went away, as a shell reports it (128 + SIGPIPE)
 
 
 class SupervisorError(Exception):

@@ -3,18 +3,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import zmq
 
 from tests.load import Load
 from tests.support import MasterProcess, base_config
 
-pytest_plugins = ["tests.ops_support", "tests.fakes"]
-
-# A ZeroMQ context some test left open must not stop the run: pyzmq's finaliser calls
-# zmq_ctx_term, which waits for ever while another thread still holds one of its sockets,
-# and the garbage collector may run it in the middle of any later test (seen once in a
-# full run). In the test process only, a forgotten context is left to the process exit.
-zmq.Context.__del__ = lambda self: None
+pytest_plugins = ["tests.zmq_guard", "tests.ops_support", "tests.fakes"]
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def _become_daemon(config: Config, address: str, logfile: str, exit_w: int) -> N
     try:
         os.setsid()
         if os.fork() != 0:
-            os._exit(0)
+            os._exit(EXIT_OK)  # the first child: the grandchild runs on
         devnull = os.open(os.devnull, os.O_RDONLY)
         out = os.open(logfile, LOG_FLAGS, LOG_MODE)
         os.dup2(devnull, 0)

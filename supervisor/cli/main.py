@@ -10,7 +10,15 @@ from supervisor.cli.operations import add_operations, quiet_broken_pipe
 from supervisor.cli.schedules import add_commands as add_schedule_commands
 from supervisor.config import Config
 from supervisor.config.values import counted
-from supervisor.errors import EXIT_CONFIG, EXIT_NOT_RUNNING, ConfigError, SupervisorError
+from supervisor.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    ConfigError,
+    SupervisorError,
+)
 from supervisor.master import overlays
 
 
@@ -55,7 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config.tars is not None:
         print(f"{config.tars.path}: OK ({config.tars.name}, listen {config.listen}, "
               f"{counted(len(config.tars.adapters), 'adapter')}, node {config.tars.node})")
-    return 0
+    return EXIT_OK
 
 
 def _context(text: str) -> dict:
@@ -94,9 +102,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
             reply = client.exec(args.name, body, context=args.context, timeout=args.timeout)
         except SupervisorError as exc:
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_FAILURE
     sys.stdout.buffer.write(reply if reply.endswith(b"\n") or not reply else reply + b"\n")
-    return 0
+    return EXIT_OK
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -148,10 +156,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         message = f"master pid {pid} does not answer on {config.control_endpoint}: {exc}"
         print(json.dumps({"running": True, "pid": pid, "error": message}) if args.json
               else f"supervisor: {message}")
-        return 1
+        return EXIT_FAILURE
     print(json.dumps({"running": True, **status}, indent=2) if args.json
           else status_text(status))
-    return 0 if status["healthy"] else 1
+    return EXIT_OK if status["healthy"] else EXIT_FAILURE
 
 
 def _cluster_status(config: Config, as_json: bool) -> int:
@@ -169,11 +177,11 @@ def _cluster_status(config: Config, as_json: bool) -> int:
         summary = summarize(config.cluster.name, engine.members(), engine.schedules())
     except EngineError as exc:
         print(f"supervisor: {config.cluster.backend}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     finally:
         engine.close()
     print(json.dumps(summary, indent=2) if as_json else render(summary))
-    return 0 if summary["healthy"] else 1
+    return EXIT_OK if summary["healthy"] else EXIT_FAILURE
 
 
 def cmd_workers(args: argparse.Namespace) -> int:
@@ -191,10 +199,10 @@ def cmd_workers(args: argparse.Namespace) -> int:
             return EXIT_NOT_RUNNING
         if args.json:
             print(json.dumps(reply, indent=2))
-            return 0
+            return EXIT_OK
         if not args.interactive:
             print(workers_table(reply))
-            return 0
+            return EXIT_OK
         sys.stdout.write("\x1b[H\x1b[2J" + workers_table(reply) + "\n")
         sys.stdout.flush()
         time.sleep(1.0)
@@ -205,9 +213,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
         reply = _control(_load(args), "reset")
     except SupervisorError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"supervisor: reset: replacing {counted(reply['replacing'], 'worker')}")
-    return 0
+    return EXIT_OK
 
 
 def _size(text: str) -> dict[str, int]:
@@ -223,9 +231,9 @@ def cmd_scale(args: argparse.Namespace) -> int:
         reply = _control(_load(args), "scale", **change)
     except SupervisorError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"supervisor: pool size is now {reply['size']}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_tars_node(args: argparse.Namespace) -> int:
@@ -311,6 +319,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 0 if getattr(args, "interactive", False) else 130
+        return EXIT_OK if getattr(args, "interactive", False) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return quiet_broken_pipe()

@@ -8,10 +8,7 @@ import sys
 from collections.abc import Callable
 
 from supervisor.config.values import counted
-from supervisor.errors import EXIT_CONFIG, EXIT_FAILURE, SupervisorError
-
-EXIT_BROKEN_PIPE = 141
-"""What a shell reports for a command killed by SIGPIPE (128 + 13), as `status | head` does."""
+from supervisor.errors import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, SupervisorError
 
 RELOAD_TIMEOUT = 130.0
 """Seconds `reload` waits: the master imports the new handlers within pool.start_timeout."""
@@ -42,7 +39,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
     changed = ", ".join(reply["changed"]) or "nothing in the config (handler code is reloaded)"
     print(f"supervisor: reloaded {reply['config']}: changed {changed}; replacing "
           f"{counted(reply['replacing'], 'worker')}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
@@ -57,7 +54,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
              else "idle")
     print(f"worker {reply['worker']} (pid {reply['pid']}), {doing}:")
     print(reply["stacks"])
-    return 0
+    return EXIT_OK
 
 
 def add_operations(command: Callable[..., argparse.ArgumentParser]) -> None:

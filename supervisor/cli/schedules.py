@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from supervisor.config import Config, ScheduleConfig
-from supervisor.errors import EXIT_NOT_RUNNING, SupervisorError
+from supervisor.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, SupervisorError
 
 NEXT_FIRES = 5
 CONTROL_TIMEOUT = 5.0
@@ -108,7 +108,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_NOT_RUNNING
     print(json.dumps(reply, indent=2) if args.json else table(reply))
-    return 0
+    return EXIT_OK
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
@@ -116,10 +116,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
         reply = _call(args, "tick", name=args.name)
     except SupervisorError as exc:
         print(f"supervisor: tick {args.name}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"supervisor: schedule {reply['schedule']}: manual tick sent to worker "
           f"{reply['worker']}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
@@ -128,14 +128,14 @@ def cmd_pause(args: argparse.Namespace) -> int:
         reply = _call(args, verb, name=args.name)
     except SupervisorError as exc:
         print(f"supervisor: {verb} {args.name}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     state = "paused" if reply["paused"] else "running"
     note = "" if reply["changed"] else " (it already was)"
     print(f"supervisor: schedule {reply['schedule']} is {state}{note}")
     if not reply["saved"]:
         print("supervisor: warning: the change could not be saved in run_dir; see the log",
               file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def add_commands(command: Any) -> None:

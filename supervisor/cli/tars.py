@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from supervisor.cli import daemon
 from supervisor.config import DEFAULT_PATH
-from supervisor.errors import ConfigError
+from supervisor.errors import EXIT_OK, EXIT_USAGE, ConfigError
 from supervisor.master import overlays
 from supervisor.tars import conf as tars_conf
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str], cli: Callable[[list[str]], int]) -> int:
     if argv[0] == PREFIX or (command in COMMANDS and len(argv) > 2):
         print(f"usage: python -m supervisor {PREFIX}TARSCONF [{'|'.join(COMMANDS)}|COMMAND...]",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     tars_path = os.path.abspath(argv[0][len(PREFIX):])
     yaml = yaml_path(tars_path, dict(os.environ))
     if command not in COMMANDS:
@@ -62,12 +62,12 @@ def main(argv: Sequence[str], cli: Callable[[list[str]], int]) -> int:
     if command in ("stop", "restart"):
         daemon.stop(config)
         if command == "stop":
-            return 0
+            return EXIT_OK
     pid = daemon.running_pid(config)
     if pid is not None:
         print(f"supervisor: {config.tars.name if config.tars else 'server'} already running "
               f"with pid {pid}")
-        return 0
+        return EXIT_OK
     return daemon.start(config, timeout)
 
 

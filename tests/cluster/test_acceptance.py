@@ -22,6 +22,10 @@ pytestmark = pytest.mark.timeout(90)
 # Where a timing bound is checked against the log, the handler's own write time is used:
 # it includes the dispatch to a worker, which the bounds' 0.3 s allowance is for.
 DISPATCH = 0.05
+# A bound without that allowance holds for the slot's due time (`due`, when the scheduler
+# fires it); the handler's write may then trail it by the dispatch to a worker, which on a
+# loaded two-core machine takes more than DISPATCH, so that is bounded by this allowance.
+LOADED_DISPATCH = 0.3
 
 
 FIGURES: dict[str, dict[str, float]] = {}
@@ -53,13 +57,16 @@ def check_invariant(cluster: Cluster) -> dict:
     not in the log. (A slot can be in the log and counted missed only when the record of
     its firing was lost with the engine connection: counted, never silent.)"""
     beat = schedule(cluster.fleet())
-    time.sleep(0.1)  # a confirmed slot's handler writes its line a moment after the confirm
-    entries = cluster.entries()
-    assert doubles(entries) == []
     first, last = beat["first_slot"], beat["last_slot"]
     assert beat["fired"] + beat["missed_total"] + beat["in_flight"] == last - first + 1, beat
-    logged = {x["slot"] for x in entries if not x["degraded"] and first <= x["slot"] < last}
-    assert beat["fired"] - (1 - beat["in_flight"]) <= len(logged), beat
+
+    def logged(entries: list[dict]) -> set[int]:
+        return {x["slot"] for x in entries if not x["degraded"] and first <= x["slot"] < last}
+
+    # A confirmed slot's handler writes its line a moment after the confirm: wait for it.
+    entries = cluster.wait_entries(
+        lambda e: beat["fired"] - (1 - beat["in_flight"]) <= len(logged(e)), timeout=5)
+    assert doubles(entries) == []
     return beat
 
 
@@ -170,7 +177,8 @@ def test_a_leader_cut_off_from_the_engine_stops_and_another_takes_over(cluster):
 
 
 def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
-    before = schedule(cluster.fleet())["missed"]
+    start = schedule(cluster.fleet())
+    before = start["missed"]
     cluster.wait_fired(1)
     cluster.server.pause()
     try:
@@ -180,10 +188,16 @@ def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
     resumed_at = time.time()
     following = next_fire_after(cluster, resumed_at, exclude=None)
     measured(cluster, "engine_resume_next_fire", following["at"] - resumed_at)
-    assert following["at"] - resumed_at <= LEASE / 3 + INTERVAL + DISPATCH
+    assert following["due"] - resumed_at <= LEASE / 3 + INTERVAL
+    assert following["at"] - resumed_at <= LEASE / 3 + INTERVAL + LOADED_DISPATCH
     entries = cluster.entries()
     previous = max(x["slot"] for x in entries if x["slot"] < following["slot"])
-    after = schedule(cluster.fleet())["missed"]
-    assert after["no_lease"] - before["no_lease"] == following["slot"] - previous - 1
+    end = schedule(cluster.fleet())
+    after = end["missed"]
+    # The pause's slots are counted no_lease, not failover; on a busy host another lapse of
+    # the lease may add its own no_lease slots meanwhile, and every missed slot is counted.
+    assert after["no_lease"] - before["no_lease"] >= following["slot"] - previous - 1 > 0
     assert after["failover"] == before["failover"]
+    assert end["missed_total"] - start["missed_total"] == \
+        absent(cluster, start["last_slot"], end["last_slot"])
     check_invariant(cluster)

@@ -28,11 +28,11 @@ def test_a_worker_busy_past_stuck_after_shows_as_stuck_without_exec_ttl(start_ma
 
     def call() -> None:
         with Client(master.endpoint) as client:
-            client.exec("sleep", b"4", timeout=30)
+            client.exec("sleep", b"8", timeout=30)  # outlasts the CLI calls below under load
 
     caller = threading.Thread(target=call, daemon=True)
     caller.start()
-    master.wait_for(r"stdout: sleeping 4s")
+    master.wait_for(r"stdout: sleeping 8s")
     wait_until(lambda: _status(master)[1]["pool"]["stuck"] == 1, timeout=3)
     code, status = _status(master)
     assert code == 1 and status["state"] == "degraded" and not status["healthy"]
@@ -43,7 +43,7 @@ def test_a_worker_busy_past_stuck_after_shows_as_stuck_without_exec_ttl(start_ma
         assert 'supervisor_workers{state="stuck"} 1.0' in response.read().decode()
     text = cli("status", "-c", str(master.config_path)).stdout
     assert "1 stuck (busy past stuck_after)" in text
-    caller.join(10)
+    caller.join(15)
     code, status = _status(master)
     assert code == 0 and status["pool"]["stuck"] == 0 and status["state"] == "running"
 

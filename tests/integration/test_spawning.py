@@ -25,9 +25,13 @@ from tests.ops_support import write_config
 from tests.support import wait_until
 
 
-def _control(master) -> ControlClient:
+def _control_endpoint(master) -> str:
     run_dir = master.endpoint[len("ipc://"):].rsplit("/", 1)[0]
-    return ControlClient(f"ipc://{run_dir}/control.sock", timeout=10.0)
+    return f"ipc://{run_dir}/control.sock"
+
+
+def _control(master) -> ControlClient:
+    return ControlClient(_control_endpoint(master), timeout=10.0)
 
 
 def _status(master) -> dict:
@@ -37,10 +41,10 @@ def _status(master) -> dict:
 
 def test_scale_to_100_and_reset_100_never_stall_the_loop(start_master, capsys):
     master = start_master(pool={"num_workers": 2})
-    control = _control(master)
-    with StallProbe(control.endpoint) as idle:
+    endpoint = _control_endpoint(master)
+    with StallProbe(endpoint) as idle:
         time.sleep(0.5)
-    with StallProbe(control.endpoint) as probe:
+    with StallProbe(endpoint) as probe, _control(master) as control:
         started = time.monotonic()
         assert control.call("scale", workers=100) == {"size": 100}
         wait_until(lambda: _status(master)["pool"]["ready"] == 100, timeout=120, interval=0.2)
@@ -49,7 +53,6 @@ def test_scale_to_100_and_reset_100_never_stall_the_loop(start_master, capsys):
         wait_until(lambda: _status(master)["state"] == "running" and
                    _status(master)["pool"]["processes"] == 100, timeout=120, interval=0.2)
         reset = time.monotonic() - scaled - started
-    control.close()
     with capsys.disabled():
         print(f"\n[stall] idle longest {idle.longest * 1000:.1f} ms; scale to 100 in "
               f"{scaled:.1f}s and reset of 100 in {reset:.1f}s: longest {probe.longest * 1000:.1f}"
@@ -65,17 +68,16 @@ def test_reset_storms_under_load_fail_no_request(start_master, start_load, capsy
     may already have sent cannot hand it a request that would then die with it."""
     master = start_master(pool={"num_workers": 2})
     load = start_load(master.endpoint, clients=2, timeout=10).wait_running()
-    control = _control(master)
-    started = time.monotonic()
-    for _ in range(50):
-        for _ in range(100):
-            control.call("reset")
-        wait_until(lambda: control.call("status")["state"] == "running", timeout=30,
-                   interval=0.02)
-    storms = time.monotonic() - started
-    outcomes, _ = load.stop()
-    restarts = control.call("status")["restarts"]
-    control.close()
+    with _control(master) as control:
+        started = time.monotonic()
+        for _ in range(50):
+            for _ in range(100):
+                control.call("reset")
+            wait_until(lambda: control.call("status")["state"] == "running", timeout=30,
+                       interval=0.02)
+        storms = time.monotonic() - started
+        outcomes, _ = load.stop()
+        restarts = control.call("status")["restarts"]
     with capsys.disabled():
         print(f"\n[reset storms] 50 x 100 resets in {storms:.1f}s: {dict(outcomes)}, "
               f"restarts {restarts}")
@@ -119,14 +121,12 @@ def test_a_worker_killed_while_starting_takes_no_request(start_master):
         master.wait_for(r"stdout: sleeping 1.5s")
         queued = calls.submit(call, "echo", b"queued")
         wait_until(lambda: _status(master)["queue"] == 1)
-        context = zmq.Context()
-        control = context.socket(zmq.DEALER)
-        control.connect(_control(master).endpoint)
-        for _ in range(100):
-            control.send(json.dumps({"command": "reset"}).encode())
-        replies = [json.loads(control.recv()) for _ in range(100) if control.poll(10_000)]
-        control.close(0)
-        context.term()
+        with zmq.Context() as context, context.socket(zmq.DEALER) as control:
+            control.linger = 0
+            control.connect(_control_endpoint(master))
+            for _ in range(100):
+                control.send(json.dumps({"command": "reset"}).encode())
+            replies = [json.loads(control.recv()) for _ in range(100) if control.poll(10_000)]
         assert len(replies) == 100 and all(reply["ok"] for reply in replies)
         assert queued.result(timeout=20) == b"queued"
         assert json.loads(running.result(timeout=20))["slept"] == 1.5
