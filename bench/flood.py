@@ -46,7 +46,7 @@ def _taken(status: dict) -> int:
 def run(quick: bool = False) -> list[Figure]:
     count = COUNT // 10 if quick else COUNT
     spawn = multiprocessing.get_context("spawn")
-    with Server(workers=2, ticker={"interval": "100ms", "handler": "tick"}) as server:
+    with Server(workers=2, ticker={"interval": "100ms", "handler": "echo"}) as server:
         server.ready()
         control = f"ipc://{server.run_dir}/control.sock"
         close = spawn.Event()
