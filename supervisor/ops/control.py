@@ -191,9 +191,13 @@ class ControlClient:
         self.endpoint = endpoint
         self.timeout = timeout
         self.context = zmq.Context()
-        self.socket = self.context.socket(zmq.DEALER)
-        self.socket.linger = 0
-        self.socket.connect(endpoint)
+        try:
+            self.socket = self.context.socket(zmq.DEALER)
+            self.socket.linger = 0
+            self.socket.connect(endpoint)
+        except BaseException:  # Ctrl-C included: a socket left open would hang the exit
+            self.context.destroy(0)
+            raise
 
     def call(self, command: str, **args: Any) -> Any:
         """Send one request and wait up to `timeout` for its answer."""
@@ -211,8 +215,8 @@ class ControlClient:
         raise NotRunning(f"no answer on {self.endpoint} within {self.timeout:g}s")
 
     def close(self) -> None:
-        self.socket.close(0)
-        self.context.term()
+        """Close the socket and the context, whatever state an interrupted call left."""
+        self.context.destroy(0)
 
     def __enter__(self) -> ControlClient:
         return self
