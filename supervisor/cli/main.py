@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 
 from supervisor import __version__
 from supervisor.cli.operations import add_operations, quiet_broken_pipe
@@ -138,20 +135,6 @@ def _control(config: Config, command: str, **call_args):
         return client.call(command, **call_args)
 
 
-@contextlib.contextmanager
-def _ctrl_c_held(held: bool) -> Iterator[None]:
-    """Hold Ctrl-C until the control call is done, so it always lands in the redraw's sleep:
-    raised inside ZeroMQ it could leave a socket that the exit then waits on for ever."""
-    if not held:
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
@@ -210,8 +193,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
     config = _load(args)
     while True:
         try:
-            with _ctrl_c_held(args.interactive):
-                reply = _control(config, "workers")
+            reply = _control(config, "workers")
         except SupervisorError as exc:
             print(f"supervisor: {exc}", file=sys.stderr)
             return EXIT_NOT_RUNNING

@@ -93,9 +93,12 @@ def test_workers_table_fits_100_columns(start_master):
 
 def test_workers_interactive_redraws_until_ctrl_c(start_master):
     master = start_master(pool={"num_workers": 1})
+    # Ctrl-C as a terminal gives it: a run started in the background (`&` without job
+    # control) ignores SIGINT, and a Python started so never raises KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "supervisor", "workers", "-i", "-c",
                              str(master.config_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+                            stdin=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         redraws = 0
         for line in proc.stdout:
