@@ -113,9 +113,13 @@ def test_sigkill_of_the_leader_fails_over_and_counts_the_gap(cluster):
     measured(cluster, "sigkill_gap_slots", gap)
     assert following["tick"] - before_kill["tick"] == gap + 1  # numbering continues
     beat = check_invariant(cluster)
-    # The missed count reported equals the gap in the log (and any later one, on a busy host).
-    assert beat["missed_total"] - before_total == absent(cluster, before_kill["slot"],
-                                                         beat["last_slot"])
+    # The missed count reported equals the gap in the log (and any later one, on a busy host),
+    # plus at most the killed leader's last slot: its handler may have run while the record
+    # of that firing died with the leader, so the next claimer counts it missed (counted,
+    # never silent; a slot counted neither way would break check_invariant).
+    missed = beat["missed_total"] - before_total
+    gap_in_log = absent(cluster, before_kill["slot"], beat["last_slot"])
+    assert gap_in_log <= missed <= gap_in_log + 1
     cluster.restart(leader)
 
 
@@ -196,7 +200,10 @@ def test_an_engine_pause_is_counted_no_lease_and_firing_resumes(cluster):
     after = end["missed"]
     # The pause's slots are counted no_lease, not failover; on a busy host another lapse of
     # the lease may add its own no_lease slots meanwhile, and every missed slot is counted.
-    assert after["no_lease"] - before["no_lease"] >= following["slot"] - previous - 1 > 0
+    # The slot due as the engine stopped may be one the leader itself let pass (late).
+    gap = following["slot"] - previous - 1
+    assert gap > 0 and after["no_lease"] - before["no_lease"] >= gap - 1
+    assert (after["no_lease"] + after["late"]) - (before["no_lease"] + before["late"]) >= gap
     assert after["failover"] == before["failover"]
     assert end["missed_total"] - start["missed_total"] == \
         absent(cluster, start["last_slot"], end["last_slot"])
