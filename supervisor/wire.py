@@ -174,6 +174,15 @@ def answer(status: int, req_id: int, body: bytes = b"") -> bytes:
     return ANSWER.pack(VERSION, status, req_id) + body
 
 
+def all_bytes(items: list[Any]) -> bool:
+    """Whether every item of a (non-empty) chunk is exactly `bytes`: nothing to convert,
+    asked once per chunk instead of once per body."""
+    return set(map(type, items)) == _ONLY_BYTES
+
+
+_ONLY_BYTES = {bytes}
+
+
 def pack_bodies(bodies: list[bytes]) -> bytes:
     """A chunk: count, each body's length, then the bodies (one struct call, one join)."""
     return struct.pack(f">I{len(bodies)}I", len(bodies), *map(len, bodies)) + b"".join(bodies)

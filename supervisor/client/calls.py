@@ -134,12 +134,9 @@ def _chunks(bodies: Any, size: int) -> Any:
     taken as they are, a list at a time."""
     source = iter(bodies)
     while chunk := list(islice(source, size)):
-        if set(map(type, chunk)) != _BYTES:
+        if not wire.all_bytes(chunk):
             chunk = [body.encode() if isinstance(body, str) else bytes(body) for body in chunk]
         yield chunk
-
-
-_BYTES = {bytes}
 
 
 class Call:

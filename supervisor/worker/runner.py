@@ -22,7 +22,6 @@ from supervisor.worker.journal import Journal
 
 # The most requests one message from the master may carry.
 MOST_PER_MESSAGE = 256
-_BYTES = {bytes}
 
 
 class Runtime:
@@ -103,7 +102,7 @@ class Runner:
             except Exception as exc:
                 failed.append(len(answers))
                 answers.append(self._failure(exc))
-        if set(map(type, answers)) != _BYTES:
+        if not wire.all_bytes(answers):
             self._encode(answers, failed)
         statuses = bytearray(len(answers))
         for index in failed:
