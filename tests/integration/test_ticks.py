@@ -93,7 +93,9 @@ def test_stopped_scheduler_coalesces_missed_ticks(start_master, tmp_path):
     jump = after[1]["body"]["tick"] - after[0]["body"]["tick"]
     assert 8 <= jump <= 11, jump
     assert after[2]["body"]["tick"] == after[1]["body"]["tick"] + 1
-    assert after[2]["received"] - after[1]["received"] > 0.05, "missed ticks came as a burst"
+    # A burst comes within a few ms; the coalesced tick may itself arrive late in its slot
+    # (46 ms before the next one was seen on a slow host).
+    assert after[2]["received"] - after[1]["received"] > 0.02, "missed ticks came as a burst"
     stats = _status(master)["schedules"]["ticker"]
     received = {t["body"]["tick"] for t in _ticks(log)}
     missing = sum(1 for n in range(stats["ticks"]) if n not in received)
