@@ -4,7 +4,9 @@ with a 1 ms handler, and head-of-line blocking in a mixed workload.
 - Serial: `Client.exec`, one request at a time; p50 and p99 per round.
 - Utilisation: `Client.map` over a handler that sleeps 1 ms, 2 workers; the rate over
   the rate of the same handler called back to back in 2 bare processes (the most 2
-  processes can do), measured in the same rounds.
+  processes can do), measured in the same rounds. The standard pools run the same
+  handler in the same rounds (`ProcessPoolExecutor(2).map`, `Pool(2).imap`): what
+  passing each call to another process costs them on this machine.
 - Mixed: one client keeps 16 requests in flight, 1 % of them to a 50 ms handler and
   the rest to echo; the echo requests' p50 and p99, the head-of-line blocking a slow
   request may cause. The default's p99 is compared with K=1's.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from bench.common import TICK_BODY, Figure, Server, median, percentile, rounds
@@ -56,6 +59,19 @@ def _bare_rate(count: int) -> float:
     return count // 2 * 2 / (max(ends) - started)
 
 
+def _sleep_1ms(body: bytes) -> bytes:
+    """The standard pools' task: the same handler, on bytes (module level, so it pickles)."""
+    return sleep_1ms(Payload(body))
+
+
+def _pool_rate(run: Any, count: int) -> float:
+    bodies = [TICK_BODY] * count
+    started = time.perf_counter()
+    for _ in run(_sleep_1ms, bodies):
+        pass
+    return count / (time.perf_counter() - started)
+
+
 def _serial(client: Client, count: int) -> list[float]:
     clock, samples = time.perf_counter, []
     for _ in range(count):
@@ -76,6 +92,9 @@ def run(quick: bool = False) -> list[Figure]:
     serial_count, util_count, mixed_count, repeats = \
         (200, 400, 800, 2) if quick else (500, 800, 1500, 3)
     with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(ProcessPoolExecutor(2))
+        pool = stack.enter_context(multiprocessing.Pool(2))
+        executor.submit(_sleep_1ms, TICK_BODY).result()  # forked before any ZeroMQ context
         servers = {k: stack.enter_context(Server(workers=2, pool=pool_section(k)))
                    for k in PIPELINES}
         drivers = stack.enter_context(Drivers())
@@ -83,7 +102,10 @@ def run(quick: bool = False) -> list[Figure]:
         for k, server in servers.items():
             server.ready()
             clients[k] = stack.enter_context(Client(server.endpoint))
-        steps: dict[str, Any] = {"bare": lambda: _bare_rate(util_count)}
+        steps: dict[str, Any] = {
+            "bare": lambda: _bare_rate(util_count),
+            "ppe": lambda: _pool_rate(executor.map, util_count),
+            "pool": lambda: _pool_rate(pool.imap, util_count)}
         for k, server in servers.items():
             steps[f"serial_{k}"] = lambda k=k: _serial(clients[k], serial_count)
             steps[f"util_{k}"] = lambda k=k: _map_rate(clients[k], "sleep1ms", util_count)
@@ -111,6 +133,14 @@ def _figures(results: dict[str, list[Any]], repeats: int) -> list[Figure]:
                    "2 bare processes back to back", ">= 0.95x" if k == DEFAULT else "",
                    util >= 0.95 * bare if k == DEFAULT else None, better="higher",
                    detail=detail)]
+    util = median(results[f"util_{DEFAULT}"])
+    for name, side in (("ppe", "ProcessPoolExecutor(2).map"), ("pool", "Pool(2).imap")):
+        rate = median(results[name])
+        figures += [
+            Figure("prefetch", f"utilisation, 1 ms handler, {side}", rate, "req/s", bare,
+                   "2 bare processes back to back", better="higher", detail=detail),
+            Figure("prefetch", f"utilisation, 1 ms handler, {label(DEFAULT)}", util, "req/s",
+                   rate, f"{side}, same handler", better="higher", detail=detail)]
     p99_of = {k: median(percentile(s, 99) for s in results[f"mixed_{k}"]) * ms for k in PIPELINES}
     for k in PIPELINES:
         p50 = median(percentile(s, 50) for s in results[f"mixed_{k}"]) * ms
