@@ -14,6 +14,7 @@ import os
 import struct
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from itertools import islice
 from typing import Any
@@ -23,9 +24,14 @@ import zmq
 from supervisor import wire
 from supervisor.errors import ConnectionLost, ExecTimeout, NotRunning, SupervisorError
 
-# Requests `map` keeps in flight: MAP_WINDOW bodies, or MAP_CHUNKS chunks if that is more.
+# Requests `map` keeps in flight: MAP_WINDOW bodies, or MAP_CHUNKS chunks if that is more,
+# and no more than MAP_BYTES of request bodies (one request goes whatever its size). The
+# bytes bound keeps one map within a share of the master's queue memory
+# (`pool.max_queue_memory`, 64 MiB by default), so large bodies wait in the client
+# instead of failing with QueueFull.
 MAP_WINDOW = 256
-MAP_CHUNKS = 16
+MAP_CHUNKS = 64
+MAP_BYTES = 8 * 2**20
 POLLIN = int(zmq.POLLIN)
 EVENTS = int(zmq.EVENTS)
 MONITORED = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
@@ -208,13 +214,25 @@ class Feed:
         # wake-up and hands them on together (it then takes about half as many loop
         # turns per chunk); single bodies are sent one per answer.
         self.low = self.window - 1 if chunksize == 1 else self.window // 2
+        self.sizes: deque[int] = deque()  # of the requests in flight, oldest first
+        self.bytes = 0
 
     def refill(self, in_flight: Any, start: Any) -> None:
         """Send what the window allows now, each request through `start` (the client's),
-        its call or future appended to `in_flight`."""
-        if len(in_flight) <= self.low:
-            while len(in_flight) < self.window and (sent := self.next()) is not None:
-                in_flight.append(start(*sent))
+        its call or future appended to `in_flight`. The caller takes answers off the
+        front of `in_flight`; their sizes leave the byte count here."""
+        sizes = self.sizes
+        for _ in range(len(sizes) - len(in_flight)):
+            self.bytes -= sizes.popleft()
+        if len(in_flight) > self.low:
+            return
+        while len(in_flight) < self.window and (self.bytes < MAP_BYTES or not in_flight):
+            sent = self.next()
+            if sent is None:
+                return
+            in_flight.append(start(*sent))
+            sizes.append(len(sent[3]))
+            self.bytes += sizes[-1]
 
     def next(self) -> tuple[int, str, bytes, bytes, bytes, float | None] | None:
         body = next(self.source, None)

@@ -90,6 +90,16 @@ def test_map_raises_a_failed_items_error_in_its_turn(master):
             next(results)
 
 
+def test_a_map_of_large_bodies_waits_in_the_client_instead_of_filling_the_queue(start_master):
+    """Against the default 64 MiB of queue memory, 100 bodies of 1 MiB all in flight at
+    once failed with QueueFull; the map now keeps its byte budget and every body comes back."""
+    master = start_master(handlers=HANDLERS, pool={"num_workers": 1})
+    body = b"x" * 2**20
+    with Client(master.endpoint) as client:
+        assert sum(answer == body for answer in client.map("echo", [body] * 100)) == 100
+    assert "QueueFull" not in _status(master)["requests"]
+
+
 def test_a_timed_out_call_that_still_waits_in_the_queue_never_runs(start_master, tmp_path):
     master = start_master(env={"ID_LOG": str(tmp_path / "ids.log")}, handlers=HANDLERS,
                           pool={"num_workers": 1})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 import pytest
 from hypothesis import given, settings
@@ -100,6 +101,25 @@ def test_map_sends_chunks_half_a_window_at_a_time_and_single_bodies_one_per_answ
         feed.refill(in_flight, lambda *request: request)
         return full, len(in_flight) - before
 
-    assert sent_after(64, 7) == (16, 0)  # 9 of 16 still in flight: wait
-    assert sent_after(64, 8) == (16, 8)  # half the window answered: send 8 together
+    assert sent_after(64, 31) == (64, 0)  # 33 of 64 still in flight: wait
+    assert sent_after(64, 32) == (64, 32)  # half the window answered: send 32 together
     assert sent_after(1, 1) == (256, 1)
+
+
+def test_map_keeps_at_most_its_byte_budget_of_bodies_in_flight():
+    """Large bodies wait in the client: one map alone never fills the master's queue memory
+    (a map of 200 bodies of 1 MiB failed with QueueFull when 256 could be in flight)."""
+    body = b"x" * 2**20
+    feed = calls.Feed("echo", [body] * 200, None, None, 1)
+    in_flight: deque = deque()
+    feed.refill(in_flight, lambda *request: request)
+    assert len(in_flight) == calls.MAP_BYTES // len(body)
+    in_flight.popleft()
+    feed.refill(in_flight, lambda *request: request)
+    assert len(in_flight) == calls.MAP_BYTES // len(body)  # one answered, one more sent
+    assert feed.bytes == calls.MAP_BYTES
+
+    huge = calls.Feed("echo", [b"y" * (calls.MAP_BYTES + 1)] * 3, None, None, 1)
+    in_flight.clear()
+    huge.refill(in_flight, lambda *request: request)
+    assert len(in_flight) == 1  # a body over the budget still goes, alone
