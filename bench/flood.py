@@ -22,7 +22,7 @@ from supervisor import wire
 COUNT = 1_000_000
 
 
-def _flood(endpoint: str, count: int, close) -> None:
+def never_reading(endpoint: str, count: int, close) -> None:
     """The client that never reads: every request sent, then held open until told."""
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)
@@ -38,7 +38,8 @@ def _flood(endpoint: str, count: int, close) -> None:
     context.term()
 
 
-def _taken(status: dict) -> int:
+def taken(status: dict) -> int:
+    """Requests the master has dealt with: run, refused QueueFull, or queued."""
     requests = status["requests"]
     return requests.get("ok", 0) + requests.get("QueueFull", 0) + status["queue"]
 
@@ -50,13 +51,13 @@ def run(quick: bool = False) -> list[Figure]:
         server.ready()
         control = f"ipc://{server.run_dir}/control.sock"
         close = spawn.Event()
-        flood = spawn.Process(target=_flood, args=(server.endpoint, count, close))
+        flood = spawn.Process(target=never_reading, args=(server.endpoint, count, close))
         try:
             with StallProbe(control, "status") as busy:
                 started = time.monotonic()
                 flood.start()
                 deadline = started + 300
-                while _taken(status := server.control("status")) < count - 64:
+                while taken(status := server.control("status")) < count - 64:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"the flood was not taken in time: {status}")
                     time.sleep(0.1)

@@ -20,25 +20,26 @@ import zmq
 _SPAWN = multiprocessing.get_context("spawn")
 
 
-def _broker(frontend: str, backend: str) -> None:
+def _bound_pair(frontend: str, backend: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """A broker's ROUTER for clients and DEALER for workers, unbounded queues."""
     context = zmq.Context()
     front, back = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
     for sock in (front, back):
         sock.sndhwm = sock.rcvhwm = 0
     front.bind(frontend)
     back.bind(backend)
+    return front, back
+
+
+def _broker(frontend: str, backend: str) -> None:
+    front, back = _bound_pair(frontend, backend)
     with contextlib.suppress(zmq.ContextTerminated):
         zmq.proxy(front, back)
 
 
 def _python_broker(frontend: str, backend: str) -> None:
     """`zmq.proxy` in Python: every message read is forwarded as it is, nothing more."""
-    context = zmq.Context()
-    front, back = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
-    for sock in (front, back):
-        sock.sndhwm = sock.rcvhwm = 0
-    front.bind(frontend)
-    back.bind(backend)
+    front, back = _bound_pair(frontend, backend)
     poller = zmq.Poller()
     poller.register(front, zmq.POLLIN)
     poller.register(back, zmq.POLLIN)

@@ -23,7 +23,7 @@ from typing import Any
 from bench.common import TICK_BODY, Figure, Server, median, percentile, rounds
 from bench.drivers import Drivers
 from bench.handlers import sleep_1ms
-from bench.throughput import DEFAULT, PIPELINES, label, pool_section
+from bench.throughput import DEFAULT, PIPELINES, _timed_rate, label, pool_section
 from supervisor import Client, Payload
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -64,14 +64,6 @@ def _sleep_1ms(body: bytes) -> bytes:
     return sleep_1ms(Payload(body))
 
 
-def _pool_rate(run: Any, count: int) -> float:
-    bodies = [TICK_BODY] * count
-    started = time.perf_counter()
-    for _ in run(_sleep_1ms, bodies):
-        pass
-    return count / (time.perf_counter() - started)
-
-
 def _serial(client: Client, count: int) -> list[float]:
     clock, samples = time.perf_counter, []
     for _ in range(count):
@@ -104,8 +96,10 @@ def run(quick: bool = False) -> list[Figure]:
             clients[k] = stack.enter_context(Client(server.endpoint))
         steps: dict[str, Any] = {
             "bare": lambda: _bare_rate(util_count),
-            "ppe": lambda: _pool_rate(executor.map, util_count),
-            "pool": lambda: _pool_rate(pool.imap, util_count)}
+            "ppe": lambda: _timed_rate(
+                lambda n: list(executor.map(_sleep_1ms, [TICK_BODY] * n)), util_count),
+            "pool": lambda: _timed_rate(
+                lambda n: list(pool.imap(_sleep_1ms, [TICK_BODY] * n)), util_count)}
         for k, server in servers.items():
             steps[f"serial_{k}"] = lambda k=k: _serial(clients[k], serial_count)
             steps[f"util_{k}"] = lambda k=k: _map_rate(clients[k], "sleep1ms", util_count)

@@ -13,6 +13,7 @@ import psutil
 import pytest
 import zmq
 
+from bench.flood import never_reading, taken
 from supervisor import Client, wire
 from supervisor.errors import BadRequest, HandlerError
 from supervisor.ops.control import ControlClient
@@ -150,28 +151,14 @@ def test_a_1gb_frame_to_a_tcp_listener_leaves_a_memory_limited_master_serving(st
 
 # --- a flood from a client that never reads ---
 
-def _flood(endpoint: str, count: int, sent, close) -> None:
-    sock = zmq.Context().socket(zmq.DEALER)
-    sock.sndhwm = 0
-    sock.rcvhwm = 1
-    sock.linger = 0
-    sock.connect(endpoint)
-    send, request = sock.send, wire.request
-    for i in range(count):
-        send(request(wire.CALL, i + 1, b"echo", b"flood"))
-    sent.set()
-    close.wait(120)
-    sock.close()
-
-
 def test_a_flood_that_never_reads_is_bounded_and_starves_nothing(start_master, capsys):
     count = 1_000_000
     master = start_master(handlers={**HANDLERS, "tick": "tests.handlers:echo"},
                           ticker={"interval": "100ms", "handler": "tick"})
     process = psutil.Process(master.pid)
     spawn = multiprocessing.get_context("spawn")
-    sent, close = spawn.Event(), spawn.Event()
-    flood = spawn.Process(target=_flood, args=(master.endpoint, count, sent, close))
+    close = spawn.Event()
+    flood = spawn.Process(target=never_reading, args=(master.endpoint, count, close))
     waits, idle, peak_rss = [], [], 0
     try:
         with _control(master) as control:
@@ -193,10 +180,6 @@ def test_a_flood_that_never_reads_is_bounded_and_starves_nothing(start_master, c
                 for _ in range(8):
                     client.exec("echo", b"known")
             flood.start()
-
-            def taken(status: dict) -> int:
-                requests = status["requests"]
-                return requests.get("ok", 0) + requests.get("QueueFull", 0) + status["queue"]
 
             deadline = time.monotonic() + 180
             while taken(status := probe()) < count - 64:
